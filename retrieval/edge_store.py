@@ -1,0 +1,257 @@
+"""The embedded Qdrant engine (``qdrant-edge-py``): one shard folder per collection, in-process."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import qdrant_edge as qe
+
+from retrieval.errors import StoreSchemaError, StoreUnavailableError
+from retrieval.store import RRF_K
+from retrieval.types import AnyOf, CollectionSpec, Condition, Equals, Filter, Hit, PointRecord, Range, SparseVec
+
+__all__ = ["EdgeStore"]
+
+_INDEX = {
+    "keyword": qe.PayloadSchemaType.Keyword,
+    "integer": qe.PayloadSchemaType.Integer,
+    "float": qe.PayloadSchemaType.Float,
+}
+_SPEC_FILE = "collection.json"
+_BATCH = 512
+
+
+def _condition(cond: Condition) -> qe.FieldCondition:
+    if isinstance(cond, Equals):
+        return qe.FieldCondition(key=cond.key, match=qe.MatchValue(cond.value))
+    if isinstance(cond, AnyOf):
+        return qe.FieldCondition(key=cond.key, match=qe.MatchAny(list(cond.values)))
+    if isinstance(cond, Range):
+        return qe.FieldCondition(key=cond.key, range=qe.RangeFloat(gte=cond.gte, lte=cond.lte))
+    raise TypeError(f"unsupported condition {cond!r}")
+
+
+def _filter(where: Filter | None) -> qe.Filter | None:
+    if where is None or where.empty:
+        return None
+    return qe.Filter(
+        must=[_condition(c) for c in where.must] or None,
+        must_not=[_condition(c) for c in where.must_not] or None,
+    )
+
+
+def _hit(point: Any) -> Hit:
+    return Hit(id=str(point.id), score=float(getattr(point, "score", 0.0) or 0.0), payload=dict(point.payload or {}))
+
+
+class EdgeStore:
+    """Collections live under ``root/<name>/`` as Qdrant edge shards next to a small layout file."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.target = f"embedded engine at {self.root}"
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreUnavailableError(str(self.root), f"cannot create the data folder ({exc})") from exc
+        self._shards: dict[str, qe.EdgeShard] = {}
+        self._specs: dict[str, CollectionSpec] = {}
+
+    # -- collections -------------------------------------------------------
+    def _dir(self, name: str) -> Path:
+        return self.root / name
+
+    def has_collection(self, name: str) -> bool:
+        return (self._dir(name) / _SPEC_FILE).exists()
+
+    def ensure_collection(self, spec: CollectionSpec) -> None:
+        folder = self._dir(spec.name)
+        spec_path = folder / _SPEC_FILE
+        if spec_path.exists():
+            stored = json.loads(spec_path.read_text())
+            if stored["dense_dim"] != spec.dense_dim:
+                raise StoreSchemaError(
+                    f"Collection {spec.name!r} holds {stored['dense_dim']}-d vectors but the embedding model "
+                    f"makes {spec.dense_dim}-d vectors.",
+                    hint="Use the model the collection was built with, or re-index into a fresh data dir.",
+                )
+            shard = self._shard(spec.name)
+            missing = {k: v for k, v in spec.indexes.items() if k not in stored.get("indexes", {})}
+        else:
+            folder.mkdir(parents=True, exist_ok=True)
+            config = qe.EdgeConfig(
+                vectors={spec.dense_name: qe.EdgeVectorParams(size=spec.dense_dim, distance=qe.Distance.Cosine)},
+                sparse_vectors={spec.sparse_name: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+            )
+            shard_dir = folder / "shard"
+            if shard_dir.exists():  # a creation interrupted before the layout file was written
+                shutil.rmtree(shard_dir)
+            shard = qe.EdgeShard.create(str(shard_dir), config)
+            self._shards[spec.name] = shard
+            missing = dict(spec.indexes)
+            stored = {"dense_dim": spec.dense_dim, "indexes": {}}
+        for key, kind in missing.items():
+            shard.update(qe.UpdateOperation.create_field_index(key, _INDEX[kind]))
+        stored["indexes"] = {**stored.get("indexes", {}), **missing}
+        stored.update(dense_name=spec.dense_name, sparse_name=spec.sparse_name)
+        tmp = spec_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(stored, indent=2))
+        tmp.replace(spec_path)
+        self._specs[spec.name] = CollectionSpec(
+            name=spec.name, dense_dim=spec.dense_dim, indexes=stored["indexes"],
+            dense_name=spec.dense_name, sparse_name=spec.sparse_name,
+        )
+
+    def _spec(self, name: str) -> CollectionSpec:
+        if name not in self._specs:
+            path = self._dir(name) / _SPEC_FILE
+            if not path.exists():
+                raise StoreSchemaError(
+                    f"There is no collection {name!r} in {self.root}.",
+                    hint="Index something first (for guidelines: cra index guidelines PATH).",
+                )
+            stored = json.loads(path.read_text())
+            self._specs[name] = CollectionSpec(
+                name=name, dense_dim=stored["dense_dim"], indexes=stored.get("indexes", {}),
+                dense_name=stored.get("dense_name", "dense"), sparse_name=stored.get("sparse_name", "sparse"),
+            )
+        return self._specs[name]
+
+    def _shard(self, name: str) -> qe.EdgeShard:
+        if name not in self._shards:
+            self._spec(name)
+            try:
+                self._shards[name] = qe.EdgeShard.load(str(self._dir(name) / "shard"))
+            except Exception as exc:  # the binding raises plain exceptions for locked or damaged shards
+                raise StoreUnavailableError(str(self._dir(name)), f"cannot open the shard ({exc})") from exc
+        return self._shards[name]
+
+    def drop_collection(self, name: str) -> None:
+        shard = self._shards.pop(name, None)
+        if shard is not None:
+            shard.close()
+        self._specs.pop(name, None)
+        shutil.rmtree(self._dir(name), ignore_errors=True)
+
+    # -- writes --------------------------------------------------------------
+    def upsert(self, collection: str, points: Sequence[PointRecord]) -> None:
+        spec, shard = self._spec(collection), self._shard(collection)
+        for start in range(0, len(points), _BATCH):
+            batch = [
+                qe.Point(
+                    uuid.UUID(p.id),
+                    {
+                        spec.dense_name: list(p.dense),
+                        spec.sparse_name: qe.SparseVector(indices=p.sparse.indices, values=p.sparse.values),
+                    },
+                    p.payload,
+                )
+                for p in points[start : start + _BATCH]
+            ]
+            shard.update(qe.UpdateOperation.upsert_points(batch))
+        shard.flush()
+
+    def delete_ids(self, collection: str, ids: Sequence[str]) -> None:
+        if not ids:
+            return
+        shard = self._shard(collection)
+        shard.update(qe.UpdateOperation.delete_points([uuid.UUID(i) for i in ids]))
+        shard.flush()
+
+    def delete_where(self, collection: str, where: Filter) -> int:
+        if where.empty:
+            raise ValueError("refusing to delete with an empty filter")
+        shard = self._shard(collection)
+        n = self.count(collection, where)
+        if n:
+            shard.update(qe.UpdateOperation.delete_points_by_filter(_filter(where)))
+            shard.flush()
+        return n
+
+    def set_payload_where(self, collection: str, where: Filter, payload: dict[str, Any]) -> None:
+        shard = self._shard(collection)
+        shard.update(qe.UpdateOperation.set_payload_by_filter(_filter(where), payload))
+        shard.flush()
+
+    def optimize(self, collection: str) -> None:
+        self._shard(collection).optimize()
+
+    # -- reads ---------------------------------------------------------------
+    def count(self, collection: str, where: Filter | None = None) -> int:
+        return int(self._shard(collection).count(qe.CountRequest(exact=True, filter=_filter(where))))
+
+    def scroll(
+        self, collection: str, where: Filter | None = None, *, fields: Sequence[str] | None = None
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        shard = self._shard(collection)
+        offset = None
+        with_payload: Any = list(fields) if fields is not None else True
+        while True:
+            records, offset = shard.scroll(
+                qe.ScrollRequest(offset=offset, limit=1000, filter=_filter(where), with_payload=with_payload)
+            )
+            for rec in records:
+                yield str(rec.id), dict(rec.payload or {})
+            if offset is None:
+                return
+
+    def retrieve(self, collection: str, ids: Sequence[str]) -> list[Hit]:
+        if not ids:
+            return []
+        records = self._shard(collection).retrieve([uuid.UUID(i) for i in ids], with_payload=True)
+        return [_hit(r) for r in records]
+
+    def search_dense(
+        self, collection: str, vector: Sequence[float], *, limit: int, where: Filter | None = None
+    ) -> list[Hit]:
+        spec = self._spec(collection)
+        request = qe.QueryRequest(
+            limit=limit, query=qe.Query.Nearest(list(vector), using=spec.dense_name),
+            filter=_filter(where), with_payload=True,
+        )
+        return [_hit(p) for p in self._shard(collection).query(request)]
+
+    def search_sparse(
+        self, collection: str, vector: SparseVec, *, limit: int, where: Filter | None = None
+    ) -> list[Hit]:
+        spec = self._spec(collection)
+        sparse = qe.SparseVector(indices=vector.indices, values=vector.values)
+        request = qe.QueryRequest(
+            limit=limit, query=qe.Query.Nearest(sparse, using=spec.sparse_name),
+            filter=_filter(where), with_payload=True,
+        )
+        return [_hit(p) for p in self._shard(collection).query(request)]
+
+    def search_hybrid(
+        self,
+        collection: str,
+        dense: Sequence[float],
+        sparse: SparseVec,
+        *,
+        limit: int,
+        where: Filter | None = None,
+        prefetch: int = 100,
+    ) -> list[Hit]:
+        spec = self._spec(collection)
+        flt = _filter(where)
+        sparse_q = qe.SparseVector(indices=sparse.indices, values=sparse.values)
+        request = qe.QueryRequest(
+            limit=limit,
+            prefetches=[
+                qe.Prefetch(limit=prefetch, query=qe.Query.Nearest(list(dense), using=spec.dense_name), filter=flt),
+                qe.Prefetch(limit=prefetch, query=qe.Query.Nearest(sparse_q, using=spec.sparse_name), filter=flt),
+            ],
+            query=qe.Fusion.Rrf(k=RRF_K),
+            with_payload=True,
+        )
+        return [_hit(p) for p in self._shard(collection).query(request)]
+
+    def close(self) -> None:
+        for shard in self._shards.values():
+            shard.close()
+        self._shards.clear()

