@@ -110,7 +110,9 @@ def _blocks(body: str) -> list[tuple[str, bool]]:
 def _split_long(text: str, limit: int) -> list[str]:
     """Split an over-long non-table block at sentence or line boundaries."""
     pieces = re.split(r"(?<=[.;!?])\s+|\n", text)
-    out, cur, n = [], [], 0
+    out: list[str] = []
+    cur: list[str] = []
+    n = 0
     for piece in pieces:
         words = len(piece.split())
         if cur and n + words > limit:
@@ -136,7 +138,9 @@ def chunk_document(doc: ParsedDocument, *, target_words: int = 180) -> list[Chun
         packed: list[tuple[list[str], bool]] = []
         words = 0
         for text, is_table in _blocks(body):
-            parts = [text] if is_table or len(text.split()) <= target_words else _split_long(text, target_words)
+            parts = (
+                [text] if is_table or len(text.split()) <= target_words else _split_long(text, target_words)
+            )
             for part in parts:
                 n = len(part.split())
                 if packed and not is_table and not packed[-1][1] and words + n <= target_words:

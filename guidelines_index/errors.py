@@ -9,7 +9,7 @@ class GuidelineIndexError(Exception):
     """Base error of ``guidelines_index``."""
 
 
-class SkipFile(GuidelineIndexError):  # noqa: N818 - it is a verdict on one file, not a failure of the run
+class SkipFile(GuidelineIndexError):
     """This file cannot be indexed; ``reason`` says why in words a user can act on."""
 
     def __init__(self, reason: str) -> None:

@@ -11,13 +11,22 @@ _LOE = r"(?:[ABC](?:-(?:R|NR|LD|EO))?)"
 
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     # ACC/AHA style: "Class IIa, Level of Evidence B-R", "Class I; LOE: A", "COR I, LOE B-NR"
-    (re.compile(rf"\b(?:Class|COR)\s+(?P<cls>{_CLASS})\s*[,;]?\s*(?:Level of Evidence|LOE)\s*:?\s*(?P<loe>{_LOE})\b"),
-     "Class {cls}, LOE {loe}"),
+    (
+        re.compile(
+            rf"\b(?:Class|COR)\s+(?P<cls>{_CLASS})\s*[,;]?\s*(?:Level of Evidence|LOE)\s*:?\s*(?P<loe>{_LOE})\b"
+        ),
+        "Class {cls}, LOE {loe}",
+    ),
     (re.compile(rf"\((?:Class|COR)\s+(?P<cls>{_CLASS})\)"), "Class {cls}"),
     # GRADE style: "(Strong, Moderate)", "(Conditional, Very low certainty)", "Weak recommendation, Low quality of evidence"
-    (re.compile(r"\b(?P<s>Strong|Weak|Conditional)(?: recommendation)?\s*,\s*(?P<q>High|Moderate|Low|Very low)"
-                r"(?:\s+(?:certainty|quality))?", re.IGNORECASE),
-     "{s} recommendation, {q} certainty"),
+    (
+        re.compile(
+            r"\b(?P<s>Strong|Weak|Conditional)(?: recommendation)?\s*,\s*(?P<q>High|Moderate|Low|Very low)"
+            r"(?:\s+(?:certainty|quality))?",
+            re.IGNORECASE,
+        ),
+        "{s} recommendation, {q} certainty",
+    ),
     (re.compile(r"\((?P<s>Strong|Weak|Conditional) [Rr]ecommendation\)"), "{s} recommendation"),
     # KDIGO / GRADE numeric: "(1B)", "Grade 2C"
     (re.compile(r"(?:\(|\bGrade\s+)(?P<g>[12][A-D])\b"), "Grade {g}"),

@@ -112,8 +112,22 @@ def version_key(published: str, version: str) -> tuple[Any, ...]:
 
 def _point_id(meta: DocMeta, chunk: Chunk, occurrence: int) -> str:
     provenance = json.dumps(
-        [meta.doc_id, meta.version, meta.title, meta.issuer, meta.published, meta.doi, meta.source, meta.locator,
-         meta.grade, meta.age_min, meta.age_max, meta.sex, meta.supersedes, list(chunk.section_path)],
+        [
+            meta.doc_id,
+            meta.version,
+            meta.title,
+            meta.issuer,
+            meta.published,
+            meta.doi,
+            meta.source,
+            meta.locator,
+            meta.grade,
+            meta.age_min,
+            meta.age_max,
+            meta.sex,
+            meta.supersedes,
+            list(chunk.section_path),
+        ],
         sort_keys=True,
     )
     digest = hashlib.sha256(f"{provenance}\n{chunk.content_hash}\n{occurrence}".encode()).hexdigest()
@@ -185,7 +199,7 @@ class GuidelineIndexer:
         collection: str = "guidelines",
         target_words: int = 180,
         max_file_bytes: int = 20_000_000,
-        encode_batch: int = 256,
+        encode_batch: int = 1024,
     ) -> None:
         self.store = store
         self.dense = dense
@@ -213,14 +227,17 @@ class GuidelineIndexer:
             try:
                 docs = read_file(path, source, max_bytes=self.max_file_bytes)
                 pending_by_doc = [
-                    (d, prepare_chunks(d, target_words=self.target_words, indexed_at=indexed_at)) for d in docs
+                    (d, prepare_chunks(d, target_words=self.target_words, indexed_at=indexed_at))
+                    for d in docs
                 ]
             except SkipFile as exc:
                 report.skipped.append({"source": source, "reason": exc.reason})
                 continue
             except Exception as exc:  # a reader bug must not sink the other files
                 log.exception("unexpected error while reading %s", source)
-                report.skipped.append({"source": source, "reason": f"unexpected error: {type(exc).__name__}: {exc}"})
+                report.skipped.append(
+                    {"source": source, "reason": f"unexpected error: {type(exc).__name__}: {exc}"}
+                )
                 continue
             report.files_read += 1
             for d in docs:

@@ -15,7 +15,9 @@ from guidelines_index.documents import DocMeta
 __all__ = ["build_meta", "registry_entry", "slugify", "split_front_matter"]
 
 _FRONT = re.compile(r"\A---\s*\n(.*?)\n---\s*(?:\n|\Z)", re.DOTALL)
-_TITLE_ISSUER_YEAR = re.compile(r"[-–—]{1,2}\s*(?P<issuer>[A-Z][A-Za-z/&.\- ]{1,40}?)\s+(?P<year>(?:19|20)\d\d)\s*$")
+_TITLE_ISSUER_YEAR = re.compile(
+    r"[-–—]{1,2}\s*(?P<issuer>[A-Z][A-Za-z/&.\- ]{1,40}?)\s+(?P<year>(?:19|20)\d\d)\s*$"
+)
 _YEAR = re.compile(r"\b((?:19|20)\d\d)\b")
 
 
@@ -36,7 +38,7 @@ def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
         return {}, text
     if not isinstance(data, dict):
         return {}, text
-    return {str(k).lower(): v for k, v in data.items()}, text[m.end():]
+    return {str(k).lower(): v for k, v in data.items()}, text[m.end() :]
 
 
 @lru_cache(maxsize=32)
@@ -94,7 +96,9 @@ def build_meta(path: Path, source: str, front: dict[str, Any], first_heading: st
         or _as_str(reg.get("organization"))
         or (heading_hint.group("issuer").strip() if heading_hint else "")
     )
-    published = _as_str(front.get("published") or front.get("date") or front.get("year")) or _as_str(reg.get("year"))
+    published = _as_str(front.get("published") or front.get("date") or front.get("year")) or _as_str(
+        reg.get("year")
+    )
     if not published:
         year = heading_hint.group("year") if heading_hint else None
         if year is None:

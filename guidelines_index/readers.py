@@ -64,7 +64,9 @@ def _read_text(path: Path, source: str, data: bytes) -> list[ParsedDocument]:
 def _table_markdown(table: object) -> str:
     rows = []
     for tr in table.find_all("tr"):  # type: ignore[attr-defined]
-        cells = [" ".join(c.get_text(" ", strip=True).split()).replace("|", "/") for c in tr.find_all(["th", "td"])]
+        cells = [
+            " ".join(c.get_text(" ", strip=True).split()).replace("|", "/") for c in tr.find_all(["th", "td"])
+        ]
         if cells:
             rows.append(cells)
     if not rows:
@@ -85,7 +87,9 @@ def _html_to_markdown(html: str) -> tuple[str, str]:
     title = soup.title.get_text(" ", strip=True) if soup.title else ""
     root = soup.body or soup
     out: list[str] = []
-    for el in root.find_all(["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "table", "pre", "blockquote", "dd", "dt"]):
+    for el in root.find_all(
+        ["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "table", "pre", "blockquote", "dd", "dt"]
+    ):
         if el.find_parent("table") is not None and el.name != "table":
             continue
         if el.name != "table" and el.find_parent(["li", "blockquote"]) is not None and el.name in ("p",):
@@ -138,7 +142,7 @@ def _read_pdf(path: Path, source: str, data: bytes) -> list[ParsedDocument]:
         raise SkipFile(f"cannot extract text from the PDF ({type(exc).__name__}: {exc})") from exc
     title = ""
     try:
-        title = str((probe.metadata or {}).get("/Title") or "").strip()
+        title = str(probe.metadata.get("/Title") or "").strip() if probe.metadata else ""
     except Exception:  # damaged info dictionaries are common and harmless here
         title = ""
     parts = []
@@ -149,7 +153,9 @@ def _read_pdf(path: Path, source: str, data: bytes) -> list[ParsedDocument]:
     if not parts:
         raise SkipFile("the PDF has no extractable text (a scan? run OCR first)")
     if not title:
-        first_line = next((ln.strip() for ln in pages[0].text.splitlines() if ln.strip()), "") if pages else ""
+        first_line = (
+            next((ln.strip() for ln in pages[0].text.splitlines() if ln.strip()), "") if pages else ""
+        )
         title = first_line[:200] or path.stem
     meta = build_meta(path, source, {}, title, "pdf")
     return [ParsedDocument(meta=meta, markdown=f"# {title}\n\n" + "\n\n".join(parts))]
@@ -185,7 +191,9 @@ def read_file(path: Path, source: str, *, max_bytes: int) -> list[ParsedDocument
         raise SkipFile("not a regular file")
     reader = _READERS.get(path.suffix.lower())
     if reader is None:
-        raise SkipFile(f"unsupported file type {path.suffix or '(none)'}; use one of {', '.join(sorted(_READERS))}")
+        raise SkipFile(
+            f"unsupported file type {path.suffix or '(none)'}; use one of {', '.join(sorted(_READERS))}"
+        )
     size = path.stat().st_size
     if size == 0:
         raise SkipFile("empty file")

@@ -64,7 +64,7 @@ def parse_recommendation_set(payload: Any, path: Path, source: str) -> list[Pars
         title = " ".join(str(rec["title"]).split())
         topic, _, population = title.partition(" -- ")
         ages = rec.get("ageRange") or [None, None]
-        age_min, age_max = (ages + [None, None])[:2] if isinstance(ages, list) else (None, None)
+        age_min, age_max = [*ages, None, None][:2] if isinstance(ages, list) else (None, None)
         rec_id = str(rec.get("id", "")).strip() or re.sub(r"\W+", "_", title.lower())
         meta = DocMeta(
             doc_id=f"{issuer.lower()}_{rec_id}",

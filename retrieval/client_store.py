@@ -9,7 +9,17 @@ from qdrant_client import QdrantClient, models
 
 from retrieval.errors import StoreSchemaError, StoreUnavailableError
 from retrieval.store import RRF_K
-from retrieval.types import AnyOf, CollectionSpec, Condition, Equals, Filter, Hit, PointRecord, Range, SparseVec
+from retrieval.types import (
+    AnyOf,
+    CollectionSpec,
+    Condition,
+    Equals,
+    Filter,
+    Hit,
+    PointRecord,
+    Range,
+    SparseVec,
+)
 
 __all__ = ["ClientStore"]
 
@@ -25,10 +35,17 @@ def _condition(cond: Condition) -> models.FieldCondition:
     if isinstance(cond, Equals):
         return models.FieldCondition(key=cond.key, match=models.MatchValue(value=cond.value))
     if isinstance(cond, AnyOf):
-        return models.FieldCondition(key=cond.key, match=models.MatchAny(any=list(cond.values)))
+        return models.FieldCondition(key=cond.key, match=models.MatchAny(any=list(cond.values)))  # type: ignore[arg-type]
     if isinstance(cond, Range):
         return models.FieldCondition(key=cond.key, range=models.Range(gte=cond.gte, lte=cond.lte))
     raise TypeError(f"unsupported condition {cond!r}")
+
+
+def _required(where: Filter) -> Any:
+    flt = _filter(where)
+    if flt is None:
+        raise ValueError("refusing a bulk change with an empty filter")
+    return flt
 
 
 def _filter(where: Filter | None) -> models.Filter | None:
@@ -41,7 +58,9 @@ def _filter(where: Filter | None) -> models.Filter | None:
 
 
 def _hit(point: Any) -> Hit:
-    return Hit(id=str(point.id), score=float(getattr(point, "score", 0.0) or 0.0), payload=dict(point.payload or {}))
+    return Hit(
+        id=str(point.id), score=float(getattr(point, "score", 0.0) or 0.0), payload=dict(point.payload or {})
+    )
 
 
 class ClientStore:
@@ -76,7 +95,11 @@ class ClientStore:
         if self.client.collection_exists(spec.name):
             info = self.client.get_collection(spec.name)
             vectors = info.config.params.vectors
-            size = vectors[spec.dense_name].size if isinstance(vectors, dict) and spec.dense_name in vectors else None
+            size = (
+                vectors[spec.dense_name].size
+                if isinstance(vectors, dict) and spec.dense_name in vectors
+                else None
+            )
             if size != spec.dense_dim:
                 raise StoreSchemaError(
                     f"Collection {spec.name!r} on {self.target} has dense vector {spec.dense_name!r} of size "
@@ -87,9 +110,12 @@ class ClientStore:
         else:
             self.client.create_collection(
                 spec.name,
-                vectors_config={spec.dense_name: models.VectorParams(size=spec.dense_dim,
-                                                                     distance=models.Distance.COSINE)},
-                sparse_vectors_config={spec.sparse_name: models.SparseVectorParams(modifier=models.Modifier.IDF)},
+                vectors_config={
+                    spec.dense_name: models.VectorParams(size=spec.dense_dim, distance=models.Distance.COSINE)
+                },
+                sparse_vectors_config={
+                    spec.sparse_name: models.SparseVectorParams(modifier=models.Modifier.IDF)
+                },
             )
             existing = set()
         for key, kind in spec.indexes.items():
@@ -129,11 +155,13 @@ class ClientStore:
             raise ValueError("refusing to delete with an empty filter")
         n = self.count(collection, where)
         if n:
-            self.client.delete(collection, points_selector=models.FilterSelector(filter=_filter(where)), wait=True)
+            self.client.delete(
+                collection, points_selector=models.FilterSelector(filter=_required(where)), wait=True
+            )
         return n
 
     def set_payload_where(self, collection: str, where: Filter, payload: dict[str, Any]) -> None:
-        self.client.set_payload(collection, payload=payload, points=_filter(where), wait=True)
+        self.client.set_payload(collection, payload=payload, points=_required(where), wait=True)
 
     def optimize(self, collection: str) -> None:
         """The server schedules its own optimizers; nothing to force here."""
@@ -164,8 +192,14 @@ class ClientStore:
         self, collection: str, vector: Sequence[float], *, limit: int, where: Filter | None = None
     ) -> list[Hit]:
         dense_name, _ = self._vec_names(collection)
-        res = self.client.query_points(collection, query=list(vector), using=dense_name, limit=limit,
-                                       query_filter=_filter(where), with_payload=True)
+        res = self.client.query_points(
+            collection,
+            query=list(vector),
+            using=dense_name,
+            limit=limit,
+            query_filter=_filter(where),
+            with_payload=True,
+        )
         return [_hit(p) for p in res.points]
 
     def search_sparse(
@@ -173,8 +207,12 @@ class ClientStore:
     ) -> list[Hit]:
         _, sparse_name = self._vec_names(collection)
         res = self.client.query_points(
-            collection, query=models.SparseVector(indices=vector.indices, values=vector.values),
-            using=sparse_name, limit=limit, query_filter=_filter(where), with_payload=True,
+            collection,
+            query=models.SparseVector(indices=vector.indices, values=vector.values),
+            using=sparse_name,
+            limit=limit,
+            query_filter=_filter(where),
+            with_payload=True,
         )
         return [_hit(p) for p in res.points]
 
@@ -194,8 +232,12 @@ class ClientStore:
             collection,
             prefetch=[
                 models.Prefetch(query=list(dense), using=dense_name, limit=prefetch, filter=flt),
-                models.Prefetch(query=models.SparseVector(indices=sparse.indices, values=sparse.values),
-                                using=sparse_name, limit=prefetch, filter=flt),
+                models.Prefetch(
+                    query=models.SparseVector(indices=sparse.indices, values=sparse.values),
+                    using=sparse_name,
+                    limit=prefetch,
+                    filter=flt,
+                ),
             ],
             query=models.RrfQuery(rrf=models.Rrf(k=RRF_K)),
             limit=limit,

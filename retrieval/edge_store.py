@@ -13,7 +13,17 @@ import qdrant_edge as qe
 
 from retrieval.errors import StoreSchemaError, StoreUnavailableError
 from retrieval.store import RRF_K
-from retrieval.types import AnyOf, CollectionSpec, Condition, Equals, Filter, Hit, PointRecord, Range, SparseVec
+from retrieval.types import (
+    AnyOf,
+    CollectionSpec,
+    Condition,
+    Equals,
+    Filter,
+    Hit,
+    PointRecord,
+    Range,
+    SparseVec,
+)
 
 __all__ = ["EdgeStore"]
 
@@ -30,10 +40,17 @@ def _condition(cond: Condition) -> qe.FieldCondition:
     if isinstance(cond, Equals):
         return qe.FieldCondition(key=cond.key, match=qe.MatchValue(cond.value))
     if isinstance(cond, AnyOf):
-        return qe.FieldCondition(key=cond.key, match=qe.MatchAny(list(cond.values)))
+        return qe.FieldCondition(key=cond.key, match=qe.MatchAny(list(cond.values)))  # type: ignore[arg-type]
     if isinstance(cond, Range):
         return qe.FieldCondition(key=cond.key, range=qe.RangeFloat(gte=cond.gte, lte=cond.lte))
     raise TypeError(f"unsupported condition {cond!r}")
+
+
+def _required(where: Filter) -> Any:
+    flt = _filter(where)
+    if flt is None:
+        raise ValueError("refusing a bulk change with an empty filter")
+    return flt
 
 
 def _filter(where: Filter | None) -> qe.Filter | None:
@@ -46,7 +63,9 @@ def _filter(where: Filter | None) -> qe.Filter | None:
 
 
 def _hit(point: Any) -> Hit:
-    return Hit(id=str(point.id), score=float(getattr(point, "score", 0.0) or 0.0), payload=dict(point.payload or {}))
+    return Hit(
+        id=str(point.id), score=float(getattr(point, "score", 0.0) or 0.0), payload=dict(point.payload or {})
+    )
 
 
 class EdgeStore:
@@ -85,7 +104,9 @@ class EdgeStore:
         else:
             folder.mkdir(parents=True, exist_ok=True)
             config = qe.EdgeConfig(
-                vectors={spec.dense_name: qe.EdgeVectorParams(size=spec.dense_dim, distance=qe.Distance.Cosine)},
+                vectors={
+                    spec.dense_name: qe.EdgeVectorParams(size=spec.dense_dim, distance=qe.Distance.Cosine)
+                },
                 sparse_vectors={spec.sparse_name: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
             )
             shard_dir = folder / "shard"
@@ -103,8 +124,11 @@ class EdgeStore:
         tmp.write_text(json.dumps(stored, indent=2))
         tmp.replace(spec_path)
         self._specs[spec.name] = CollectionSpec(
-            name=spec.name, dense_dim=spec.dense_dim, indexes=stored["indexes"],
-            dense_name=spec.dense_name, sparse_name=spec.sparse_name,
+            name=spec.name,
+            dense_dim=spec.dense_dim,
+            indexes=stored["indexes"],
+            dense_name=spec.dense_name,
+            sparse_name=spec.sparse_name,
         )
 
     def _spec(self, name: str) -> CollectionSpec:
@@ -117,8 +141,11 @@ class EdgeStore:
                 )
             stored = json.loads(path.read_text())
             self._specs[name] = CollectionSpec(
-                name=name, dense_dim=stored["dense_dim"], indexes=stored.get("indexes", {}),
-                dense_name=stored.get("dense_name", "dense"), sparse_name=stored.get("sparse_name", "sparse"),
+                name=name,
+                dense_dim=stored["dense_dim"],
+                indexes=stored.get("indexes", {}),
+                dense_name=stored.get("dense_name", "dense"),
+                sparse_name=stored.get("sparse_name", "sparse"),
             )
         return self._specs[name]
 
@@ -169,13 +196,13 @@ class EdgeStore:
         shard = self._shard(collection)
         n = self.count(collection, where)
         if n:
-            shard.update(qe.UpdateOperation.delete_points_by_filter(_filter(where)))
+            shard.update(qe.UpdateOperation.delete_points_by_filter(_required(where)))
             shard.flush()
         return n
 
     def set_payload_where(self, collection: str, where: Filter, payload: dict[str, Any]) -> None:
         shard = self._shard(collection)
-        shard.update(qe.UpdateOperation.set_payload_by_filter(_filter(where), payload))
+        shard.update(qe.UpdateOperation.set_payload_by_filter(_required(where), payload))
         shard.flush()
 
     def optimize(self, collection: str) -> None:
@@ -211,8 +238,10 @@ class EdgeStore:
     ) -> list[Hit]:
         spec = self._spec(collection)
         request = qe.QueryRequest(
-            limit=limit, query=qe.Query.Nearest(list(vector), using=spec.dense_name),
-            filter=_filter(where), with_payload=True,
+            limit=limit,
+            query=qe.Query.Nearest(list(vector), using=spec.dense_name),
+            filter=_filter(where),
+            with_payload=True,
         )
         return [_hit(p) for p in self._shard(collection).query(request)]
 
@@ -222,8 +251,10 @@ class EdgeStore:
         spec = self._spec(collection)
         sparse = qe.SparseVector(indices=vector.indices, values=vector.values)
         request = qe.QueryRequest(
-            limit=limit, query=qe.Query.Nearest(sparse, using=spec.sparse_name),
-            filter=_filter(where), with_payload=True,
+            limit=limit,
+            query=qe.Query.Nearest(sparse, using=spec.sparse_name),
+            filter=_filter(where),
+            with_payload=True,
         )
         return [_hit(p) for p in self._shard(collection).query(request)]
 
@@ -243,10 +274,14 @@ class EdgeStore:
         request = qe.QueryRequest(
             limit=limit,
             prefetches=[
-                qe.Prefetch(limit=prefetch, query=qe.Query.Nearest(list(dense), using=spec.dense_name), filter=flt),
-                qe.Prefetch(limit=prefetch, query=qe.Query.Nearest(sparse_q, using=spec.sparse_name), filter=flt),
+                qe.Prefetch(
+                    limit=prefetch, query=qe.Query.Nearest(list(dense), using=spec.dense_name), filter=flt
+                ),
+                qe.Prefetch(
+                    limit=prefetch, query=qe.Query.Nearest(sparse_q, using=spec.sparse_name), filter=flt
+                ),
             ],
-            query=qe.Fusion.Rrf(k=RRF_K),
+            query=qe.Fusion.Rrf(k=RRF_K),  # type: ignore[arg-type]  # the stub omits the nested class
             with_payload=True,
         )
         return [_hit(p) for p in self._shard(collection).query(request)]

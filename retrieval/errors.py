@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-__all__ = ["EmbeddingModelError", "FilterError", "RetrievalError", "StoreSchemaError", "StoreUnavailableError"]
+__all__ = [
+    "EmbeddingModelError",
+    "FilterError",
+    "RetrievalError",
+    "StoreSchemaError",
+    "StoreUnavailableError",
+]
 
 
 class RetrievalError(Exception):

@@ -39,11 +39,22 @@ GUIDELINE_INDEXES: dict[str, IndexKind] = {
 }
 
 HIT_FIELDS = (
-    "id", "score", "text", "doc_id", "title", "section_path", "source", "issuer", "published", "grade", "superseded",
+    "id",
+    "score",
+    "text",
+    "doc_id",
+    "title",
+    "section_path",
+    "source",
+    "issuer",
+    "published",
+    "grade",
+    "superseded",
 )
 _KEYWORD_FILTERS = ("doc_id", "version", "issuer", "grade", "source", "kind", "content_hash")
 _FILTER_HELP = (
-    "Use KEY=VALUE with KEY one of: " + ", ".join(_KEYWORD_FILTERS)
+    "Use KEY=VALUE with KEY one of: "
+    + ", ".join(_KEYWORD_FILTERS)
     + ", superseded (true|false), year (e.g. 2018), age (years; keeps guidance whose population includes it), "
     "sex (female|male). Several values: KEY=A,B."
 )
@@ -87,7 +98,9 @@ def parse_filters(items: Sequence[str]) -> Filter | None:
             must.append(Equals("status", "superseded" if _bool(key, value) else "current"))
         elif key in ("year", "published_year"):
             years = tuple(int(_number(key, v)) for v in values)
-            must.append(Equals("published_year", years[0]) if len(years) == 1 else AnyOf("published_year", years))
+            must.append(
+                Equals("published_year", years[0]) if len(years) == 1 else AnyOf("published_year", years)
+            )
         elif key == "age":
             age = _number(key, value)
             must_not.extend([Range("age_min", gte=age + 1e-6), Range("age_max", lte=age - 1e-6)])
@@ -137,14 +150,15 @@ class GuidelineSearch:
         self, query: str, *, k: int = 10, where: Filter | None = None, mode: SearchMode = "hybrid"
     ) -> list[Hit]:
         """Top ``k`` chunks for ``query``."""
-        return self.search_encoded(query, self.dense.encode_query(query) if mode != "sparse" else [],
-                                   k=k, where=where, mode=mode)
+        return self.search_encoded(
+            query, self.dense.encode_query(query) if mode != "sparse" else [], k=k, where=where, mode=mode
+        )
 
     def search_many(
         self, queries: Sequence[str], *, k: int = 10, where: Filter | None = None, mode: SearchMode = "hybrid"
     ) -> list[list[Hit]]:
         """Search many queries, encoding them in one batch."""
-        vectors = self.dense.encode(list(queries)) if mode != "sparse" else [[] for _ in queries]
+        vectors: Any = self.dense.encode(list(queries)) if mode != "sparse" else [[] for _ in queries]
         return [
             self.search_encoded(q, [float(x) for x in v], k=k, where=where, mode=mode)
             for q, v in zip(queries, vectors, strict=True)

@@ -28,17 +28,27 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CRA_", env_file=".env", extra="ignore")
 
-    data_dir: Path = Field(default=Path(".cra"), description="Where the embedded engine and local state live.")
-    qdrant_url: str = Field(default="", description="Qdrant server or cluster URL; empty means the embedded engine.")
+    data_dir: Path = Field(
+        default=Path(".cra"), description="Where the embedded engine and local state live."
+    )
+    qdrant_url: str = Field(
+        default="", description="Qdrant server or cluster URL; empty means the embedded engine."
+    )
     qdrant_api_key: str = Field(default="", description="API key for the Qdrant server, if it needs one.")
     qdrant_timeout_s: float = Field(default=10.0, gt=0, description="Timeout for calls to a Qdrant server.")
-    embedding_model: str = Field(default_factory=default_embedding_model, description="Sentence-transformers model.")
+    embedding_model: str = Field(
+        default_factory=default_embedding_model, description="Sentence-transformers model."
+    )
     embedding_device: str = Field(default="cpu", description="Torch device for the embedding model.")
-    embedding_batch_size: int = Field(default=64, ge=1, le=4096)
-    torch_threads: int = Field(default=0, ge=0, description="Torch CPU threads for encoding; 0 leaves torch's default.")
+    embedding_batch_size: int = Field(default=32, ge=1, le=4096, description="Texts per forward pass.")
+    torch_threads: int = Field(
+        default=0, ge=0, description="Torch CPU threads for encoding; 0 leaves torch's default."
+    )
     guideline_collection: str = Field(default="guidelines", min_length=1)
     chunk_words: int = Field(default=180, ge=40, le=2000, description="Target words per guideline chunk.")
-    max_file_mb: float = Field(default=20.0, gt=0, description="Files larger than this are skipped when indexing.")
+    max_file_mb: float = Field(
+        default=20.0, gt=0, description="Files larger than this are skipped when indexing."
+    )
 
     @field_validator("qdrant_url")
     @classmethod

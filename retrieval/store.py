@@ -78,8 +78,9 @@ def open_store(settings: Settings) -> VectorStore:
     if settings.qdrant_url:
         from retrieval.client_store import ClientStore
 
-        return ClientStore.connect(settings.qdrant_url, api_key=settings.qdrant_api_key or None,
-                                   timeout=settings.qdrant_timeout_s)
+        return ClientStore.connect(
+            settings.qdrant_url, api_key=settings.qdrant_api_key or None, timeout=settings.qdrant_timeout_s
+        )
     from retrieval.edge_store import EdgeStore
 
     return EdgeStore(settings.qdrant_dir)

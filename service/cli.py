@@ -23,8 +23,12 @@ from service.deps import Deps
 
 __all__ = ["app", "main"]
 
-app = typer.Typer(help="Clinical reasoning agent: index guidelines, search them, evaluate.", no_args_is_help=True,
-                  pretty_exceptions_enable=False, add_completion=False)
+app = typer.Typer(
+    help="Clinical reasoning agent: index guidelines, search them, evaluate.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
 index_app = typer.Typer(help="Index documents into Qdrant.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
 
@@ -41,10 +45,14 @@ def _deps(ctx: typer.Context) -> Deps:
 @app.callback()
 def _root(
     ctx: typer.Context,
-    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Data folder (default $CRA_DATA_DIR or .cra).")] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Data folder (default $CRA_DATA_DIR or .cra).")
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details to stderr.")] = False,
 ) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     settings = Settings() if data_dir is None else Settings(data_dir=data_dir)
     ctx.obj = Deps(settings)
     ctx.call_on_close(ctx.obj.close)
@@ -70,8 +78,14 @@ def _progress_fn(enabled: bool) -> tuple[Any, Any]:
         return None, None
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        console=err, transient=True)
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
     tasks: dict[str, Any] = {}
 
     def update(stage: str, done: int, total: int) -> None:
@@ -86,8 +100,13 @@ def _progress_fn(enabled: bool) -> tuple[Any, Any]:
 @index_app.command("guidelines")
 def index_guidelines(
     ctx: typer.Context,
-    paths: Annotated[list[str] | None, typer.Argument(help="Files or folders: .md .html .txt .pdf, or a JSON recommendation set.")] = None,
-    corpus: Annotated[list[str] | None, typer.Option("--corpus", help="A corpus shipped in a package: open-medicine.")] = None,
+    paths: Annotated[
+        list[str] | None,
+        typer.Argument(help="Files or folders: .md .html .txt .pdf, or a JSON recommendation set."),
+    ] = None,
+    corpus: Annotated[
+        list[str] | None, typer.Option("--corpus", help="A corpus shipped in a package: open-medicine.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 3 when any file was skipped.")] = False,
 ) -> None:
@@ -101,8 +120,12 @@ def index_guidelines(
         if not targets:
             raise fail("give at least one PATH or --corpus open-medicine")
         indexer = GuidelineIndexer(
-            deps.store, deps.dense, deps.sparse, collection=deps.settings.guideline_collection,
-            target_words=deps.settings.chunk_words, max_file_bytes=int(deps.settings.max_file_mb * 1e6),
+            deps.store,
+            deps.dense,
+            deps.sparse,
+            collection=deps.settings.guideline_collection,
+            target_words=deps.settings.chunk_words,
+            max_file_bytes=int(deps.settings.max_file_mb * 1e6),
         )
         progress, update = _progress_fn(err.is_terminal and not as_json)
         if progress is not None:
@@ -117,7 +140,8 @@ def index_guidelines(
             f"files read {report.files_read}, documents {report.documents}, chunks {report.chunks_total} "
             f"({report.chunks_written} written, {report.chunks_unchanged} unchanged, {report.chunks_removed} removed), "
             f"superseded versions {report.superseded_documents}, files skipped {len(report.skipped)}, "
-            f"{report.seconds:.1f} s", highlight=False,
+            f"{report.seconds:.1f} s",
+            highlight=False,
         )
         for s in report.skipped:
             out.print(f"  skipped {s['source']}: {s['reason']}", highlight=False, markup=False)
@@ -138,7 +162,12 @@ def _read_queries(path: Path) -> list[dict[str, Any]]:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise fail(f"{path}:{n}: not JSON ({exc.msg})") from exc
-        if not isinstance(row, dict) or "id" not in row or not isinstance(row.get("q"), str) or not row["q"].strip():
+        if (
+            not isinstance(row, dict)
+            or "id" not in row
+            or not isinstance(row.get("q"), str)
+            or not row["q"].strip()
+        ):
             raise fail(f'{path}:{n}: expected {{"id": ..., "q": "question text"}}')
         rows.append(row)
     return rows
@@ -149,8 +178,15 @@ def search(
     ctx: typer.Context,
     query: Annotated[str | None, typer.Argument(help="What to look for.")] = None,
     k: Annotated[int, typer.Option("-k", min=1, max=1000, help="How many hits.")] = 10,
-    filters: Annotated[list[str] | None, typer.Option("--filter", help="KEY=VALUE, repeatable (issuer, grade, doc_id, superseded, year, age, sex...).")] = None,
-    queries: Annotated[Path | None, typer.Option("--queries", help='JSONL file of {"id", "q"}; writes {"id", "hits"} lines.')] = None,
+    filters: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--filter", help="KEY=VALUE, repeatable (issuer, grade, doc_id, superseded, year, age, sex...)."
+        ),
+    ] = None,
+    queries: Annotated[
+        Path | None, typer.Option("--queries", help='JSONL file of {"id", "q"}; writes {"id", "hits"} lines.')
+    ] = None,
     mode: Annotated[str, typer.Option("--mode", help="hybrid, dense or sparse.")] = "hybrid",
     as_json: Annotated[bool, typer.Option("--json", help="Print hits as JSON.")] = False,
 ) -> None:
@@ -164,7 +200,9 @@ def search(
     with user_errors():
         where = parse_filters(filters or [])
         if not deps.store.has_collection(deps.settings.guideline_collection):
-            raise fail("the guideline index is empty; run: cra index guidelines --corpus open-medicine (or PATH...)")
+            raise fail(
+                "the guideline index is empty; run: cra index guidelines --corpus open-medicine (or PATH...)"
+            )
         engine = deps.guideline_search
         if queries is not None:
             rows = _read_queries(queries)
@@ -185,9 +223,14 @@ def search(
     for rank, hit in enumerate(hits, 1):
         h = hit_json(hit)
         flag = " [bold yellow]SUPERSEDED[/]" if h["superseded"] else ""
-        out.print(f"[bold]{rank}. {h['title']}[/] ({h['issuer']} {h['published']}){flag}  score {h['score']:.4f}")
-        out.print(f"   {' > '.join(h['section_path'])}" + (f"  [{h['grade']}]" if h["grade"] else ""),
-                  highlight=False, markup=False)
+        out.print(
+            f"[bold]{rank}. {h['title']}[/] ({h['issuer']} {h['published']}){flag}  score {h['score']:.4f}"
+        )
+        out.print(
+            f"   {' > '.join(h['section_path'])}" + (f"  [{h['grade']}]" if h["grade"] else ""),
+            highlight=False,
+            markup=False,
+        )
         snippet = " ".join(h["text"].split())
         out.print(f"   {snippet[:300]}{'...' if len(snippet) > 300 else ''}", highlight=False, markup=False)
         out.print(f"   source: {h['source']}{h['locator']}", highlight=False, markup=False)
@@ -202,7 +245,11 @@ def info(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = 
     s = deps.settings
     with user_errors():
         store = deps.store
-        data: dict[str, Any] = {"store": store.target, "data_dir": str(s.data_dir), "embedding_model": s.embedding_model}
+        data: dict[str, Any] = {
+            "store": store.target,
+            "data_dir": str(s.data_dir),
+            "embedding_model": s.embedding_model,
+        }
         if store.has_collection(s.guideline_collection):
             total = store.count(s.guideline_collection)
             old = store.count(s.guideline_collection, Filter(must=(Equals("status", "superseded"),)))

@@ -33,7 +33,9 @@ class Deps:
 
     @cached_property
     def guideline_search(self) -> GuidelineSearch:
-        return GuidelineSearch(self.store, self.dense, self.sparse, collection=self.settings.guideline_collection)
+        return GuidelineSearch(
+            self.store, self.dense, self.sparse, collection=self.settings.guideline_collection
+        )
 
     def close(self) -> None:
         if "store" in self.__dict__:

@@ -1,0 +1,39 @@
+"""Ranking metrics over the rank of the first relevant item (1-based; ``None`` when not retrieved)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+__all__ = ["mrr", "ndcg_at", "recall_at", "summarize_ranks"]
+
+
+def recall_at(ranks: Sequence[int | None], k: int) -> float:
+    """Share of queries whose relevant item is in the top ``k``."""
+    return sum(1 for r in ranks if r is not None and r <= k) / len(ranks) if ranks else 0.0
+
+
+def mrr(ranks: Sequence[int | None], cutoff: int | None = None) -> float:
+    """Mean reciprocal rank, counting ranks beyond ``cutoff`` as misses."""
+    if not ranks:
+        return 0.0
+    return sum(1.0 / r for r in ranks if r is not None and (cutoff is None or r <= cutoff)) / len(ranks)
+
+
+def ndcg_at(ranks: Sequence[int | None], k: int) -> float:
+    """nDCG@k with one relevant item per query (ideal DCG is 1)."""
+    if not ranks:
+        return 0.0
+    return sum(1.0 / math.log2(r + 1) for r in ranks if r is not None and r <= k) / len(ranks)
+
+
+def summarize_ranks(ranks: Sequence[int | None]) -> dict[str, float]:
+    """The standard table row: R@1, R@5, R@10, MRR and nDCG@10."""
+    return {
+        "r@1": round(recall_at(ranks, 1), 4),
+        "r@5": round(recall_at(ranks, 5), 4),
+        "r@10": round(recall_at(ranks, 10), 4),
+        "mrr": round(mrr(ranks), 4),
+        "ndcg@10": round(ndcg_at(ranks, 10), 4),
+        "n": len(ranks),
+    }
