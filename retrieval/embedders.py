@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -84,6 +84,11 @@ class SentenceTransformerEncoder:
             raise EmbeddingModelError(f"The model {model!r} does not report an embedding size.")
         self.dim = int(dim)
         self.batch_size = batch_size
+
+    @property
+    def model(self) -> Any:
+        """The underlying ``SentenceTransformer`` (benchmarks time it directly as the baseline)."""
+        return self._model
 
     def encode(self, texts: Sequence[str], *, batch_size: int | None = None) -> np.ndarray:
         """Encode many texts; the library sorts by length inside the call, so pass large lists."""
