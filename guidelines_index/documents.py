@@ -20,6 +20,7 @@ class DocMeta:
     doi: str = ""
     kind: str = "markdown"
     locator: str = ""  # where inside the source, for sources holding many documents
+    source_key: str = ""  # the resolved path: one file named two ways is still one source
     supersedes: list[str] = field(default_factory=list)
     # Population and grade given by structured sources (recommendation sets), not guessed from text.
     grade: str = ""

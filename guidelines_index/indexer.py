@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import time
 import uuid
 from collections import defaultdict
@@ -25,11 +26,12 @@ from typing import Any
 from guidelines_index.chunking import Chunk, chunk_document, embed_text
 from guidelines_index.documents import DocMeta, ParsedDocument
 from guidelines_index.errors import SkipFile
+from guidelines_index.metadata import sortable_date
 from guidelines_index.readers import SUPPORTED_SUFFIXES, read_file
 from retrieval.embedders import DenseEncoder, SparseEncoder
 from retrieval.guidelines import guideline_spec
 from retrieval.store import VectorStore
-from retrieval.types import AnyOf, Equals, Filter, PointRecord
+from retrieval.types import Equals, Filter, PointRecord
 
 __all__ = ["GuidelineIndexer", "IndexReport", "PendingChunk", "expand_paths", "version_key"]
 
@@ -104,10 +106,8 @@ def expand_paths(paths: Iterable[str]) -> tuple[list[tuple[Path, str]], list[dic
 
 def version_key(published: str, version: str) -> tuple[Any, ...]:
     """Sort key of a document version: publication date first, then the version's numbers."""
-    import re
-
     nums = tuple(int(x) for x in re.findall(r"\d+", version or ""))
-    return (published or "", nums, version or "")
+    return (sortable_date(published), nums, version or "")
 
 
 def _point_id(meta: DocMeta, chunk: Chunk, occurrence: int) -> str:
@@ -119,7 +119,7 @@ def _point_id(meta: DocMeta, chunk: Chunk, occurrence: int) -> str:
             meta.issuer,
             meta.published,
             meta.doi,
-            meta.source,
+            meta.source_key or meta.source,
             meta.locator,
             meta.grade,
             meta.age_min,
@@ -147,6 +147,7 @@ def _payload(meta: DocMeta, chunk: Chunk, index: int, indexed_at: str) -> dict[s
         "doi": meta.doi,
         "kind": meta.kind,
         "source": meta.source,
+        "source_key": meta.source_key or meta.source,
         "locator": meta.locator,
         "section_path": list(chunk.section_path),
         "section": " > ".join(chunk.section_path),
@@ -226,6 +227,9 @@ class GuidelineIndexer:
                 progress("read", n, len(files))
             try:
                 docs = read_file(path, source, max_bytes=self.max_file_bytes)
+                source_key = str(path.resolve())
+                for d in docs:
+                    d.meta.source_key = source_key
                 pending_by_doc = [
                     (d, prepare_chunks(d, target_words=self.target_words, indexed_at=indexed_at))
                     for d in docs
@@ -242,7 +246,7 @@ class GuidelineIndexer:
             report.files_read += 1
             for d in docs:
                 report.warnings.extend({"source": source, "warning": w} for w in d.warnings)
-            new, old = self._diff(source, pending_by_doc)
+            new, old = self._diff(source_key, pending_by_doc)
             report.documents += len(docs)
             report.chunks_total += sum(len(p) for _, p in pending_by_doc)
             report.chunks_unchanged += sum(len(p) for _, p in pending_by_doc) - len(new)
@@ -264,7 +268,7 @@ class GuidelineIndexer:
         return report
 
     def _diff(
-        self, source: str, pending_by_doc: list[tuple[ParsedDocument, list[PendingChunk]]]
+        self, source_key: str, pending_by_doc: list[tuple[ParsedDocument, list[PendingChunk]]]
     ) -> tuple[list[PendingChunk], list[str]]:
         """New chunks to write, and ids from this source that the file no longer holds.
 
@@ -277,7 +281,7 @@ class GuidelineIndexer:
         existing: set[str] = set()
         stale: list[str] = []
         for pid, payload in self.store.scroll(
-            self.collection, Filter(must=(Equals("source", source),)), fields=["doc_id", "version"]
+            self.collection, Filter(must=(Equals("source_key", source_key),)), fields=["doc_id", "version"]
         ):
             existing.add(pid)
             doc_id, version = payload.get("doc_id"), payload.get("version")
@@ -318,7 +322,8 @@ class GuidelineIndexer:
         # Declarations may come from any document, so read them collection-wide (one payload field).
         for _, p in self.store.scroll(self.collection, None, fields=fields):
             doc_id = str(p.get("doc_id", ""))
-            if doc_id in doc_ids:
+            # Documents flagged superseded are rechecked too: the declaration that flagged them may be gone.
+            if doc_id in doc_ids or p.get("status") == "superseded":
                 versions[doc_id][str(p.get("version", ""))] = str(p.get("published", ""))
             for target in p.get("supersedes") or []:
                 superseded_by_decl.add(str(target))
@@ -333,10 +338,3 @@ class GuidelineIndexer:
                     self.collection, where, {"superseded": old, "status": "superseded" if old else "current"}
                 )
         return count
-
-
-def delete_sources(store: VectorStore, collection: str, sources: Sequence[str]) -> int:
-    """Remove every chunk that came from ``sources``; returns how many."""
-    if not sources:
-        return 0
-    return store.delete_where(collection, Filter(must=(AnyOf("source", tuple(sources)),)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -12,13 +13,45 @@ import yaml
 
 from guidelines_index.documents import DocMeta
 
-__all__ = ["build_meta", "registry_entry", "slugify", "split_front_matter"]
+__all__ = ["build_meta", "registry_entry", "slugify", "sortable_date", "split_front_matter"]
 
 _FRONT = re.compile(r"\A---\s*\n(.*?)\n---\s*(?:\n|\Z)", re.DOTALL)
 _TITLE_ISSUER_YEAR = re.compile(
     r"[-–—]{1,2}\s*(?P<issuer>[A-Z][A-Za-z/&.\- ]{1,40}?)\s+(?P<year>(?:19|20)\d\d)\s*$"
 )
 _YEAR = re.compile(r"\b((?:19|20)\d\d)\b")
+
+
+_DATE_FORMATS = (
+    ("%Y-%m-%d", 3),
+    ("%Y/%m/%d", 3),
+    ("%d %B %Y", 3),
+    ("%d %b %Y", 3),
+    ("%B %d, %Y", 3),
+    ("%b %d, %Y", 3),
+    ("%Y-%m", 2),
+    ("%Y/%m", 2),
+    ("%B %Y", 2),
+    ("%b %Y", 2),
+    ("%Y", 1),
+)
+
+
+def sortable_date(text: str) -> str:
+    """A publication date as ``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD`` so versions sort by time.
+
+    "May 2021" becomes "2021-05", which sorts before "2022-01-01" as it should; text that is
+    no date falls back to the first year in it, or the empty string.
+    """
+    value = " ".join(str(text or "").replace(".", "").split())
+    for fmt, parts in _DATE_FORMATS:
+        try:
+            parsed = datetime.strptime(value, fmt)
+        except ValueError:
+            continue
+        return parsed.strftime(("%Y", "%Y-%m", "%Y-%m-%d")[parts - 1])
+    year = _YEAR.search(value)
+    return year.group(1) if year else ""
 
 
 def slugify(text: str) -> str:
@@ -33,7 +66,8 @@ def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
     if not m:
         return {}, text
     try:
-        data = yaml.safe_load(m.group(1))
+        # BaseLoader keeps every scalar as written: "version: 2.10" must not become the float 2.1.
+        data = yaml.load(m.group(1), Loader=yaml.BaseLoader)
     except yaml.YAMLError:
         return {}, text
     if not isinstance(data, dict):

@@ -22,6 +22,13 @@ __all__ = ["SUPPORTED_SUFFIXES", "read_file"]
 _HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
 
 
+def _human(size: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} bytes"
+
+
 def _decode(data: bytes) -> str:
     if b"\x00" in data[:8192]:
         raise SkipFile("binary content (NUL bytes) in a text file; is the extension right?")
@@ -53,11 +60,12 @@ def _read_markdown(path: Path, source: str, data: bytes) -> list[ParsedDocument]
 def _read_text(path: Path, source: str, data: bytes) -> list[ParsedDocument]:
     text = _decode(data)
     _require_text(text)
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    title = lines[0][:200] if lines else path.stem
+    all_lines = text.splitlines()
+    first = next(i for i, ln in enumerate(all_lines) if ln.strip())
+    title = all_lines[first].strip()[:200]
     meta = build_meta(path, source, {}, title, "text")
-    # Plain text has no markup: the first line is the title, blank lines separate paragraphs.
-    body = "\n".join(text.splitlines()[1:]) if lines else text
+    # Plain text has no markup: the first non-blank line is the title, blank lines separate paragraphs.
+    body = "\n".join(all_lines[first + 1 :])
     return [ParsedDocument(meta=meta, markdown=f"# {title}\n\n{body}")]
 
 
@@ -81,7 +89,8 @@ def _table_markdown(table: object) -> str:
 def _html_to_markdown(html: str) -> tuple[str, str]:
     from bs4 import BeautifulSoup
 
-    soup = BeautifulSoup(html, "html.parser")
+    # html5lib parses as browsers do: omitted end tags (<p>, <li>, <td>) close where the standard says.
+    soup = BeautifulSoup(html, "html5lib")
     for tag in soup(["script", "style", "noscript", "nav", "footer", "template"]):
         tag.decompose()
     title = soup.title.get_text(" ", strip=True) if soup.title else ""
@@ -199,7 +208,7 @@ def read_file(path: Path, source: str, *, max_bytes: int) -> list[ParsedDocument
         raise SkipFile("empty file")
     if size > max_bytes:
         raise SkipFile(
-            f"file is {size / 1e6:.1f} MB, above the {max_bytes / 1e6:.0f} MB limit (raise CRA_MAX_FILE_MB to allow it)"
+            f"file is {_human(size)}, above the {_human(max_bytes)} limit (raise CRA_MAX_FILE_MB to allow it)"
         )
     try:
         data = path.read_bytes()

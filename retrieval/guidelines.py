@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -30,6 +31,7 @@ GUIDELINE_INDEXES: dict[str, IndexKind] = {
     "issuer": "keyword",
     "grade": "keyword",
     "source": "keyword",
+    "source_key": "keyword",
     "kind": "keyword",
     "sex": "keyword",
     "age_min": "float",
@@ -76,9 +78,19 @@ def _bool(key: str, value: str) -> bool:
 
 def _number(key: str, value: str) -> float:
     try:
-        return float(value)
+        number = float(value)
     except ValueError as exc:
         raise FilterError(f"Filter {key}={value!r}: expected a number.") from exc
+    if not math.isfinite(number):
+        raise FilterError(f"Filter {key}={value!r}: expected a finite number.")
+    return number
+
+
+def _year(key: str, value: str) -> int:
+    number = _number(key, value)
+    if number != int(number) or not 1900 <= number <= 2100:
+        raise FilterError(f"Filter {key}={value!r}: expected a four-digit year such as 2018.")
+    return int(number)
 
 
 def parse_filters(items: Sequence[str]) -> Filter | None:
@@ -91,13 +103,15 @@ def parse_filters(items: Sequence[str]) -> Filter | None:
         if not sep or not key or not value:
             raise FilterError(f"Filter {item!r} is not KEY=VALUE.", hint=_FILTER_HELP)
         values = tuple(v.strip() for v in value.split(",") if v.strip())
+        if not values:
+            raise FilterError(f"Filter {item!r} has no value.", hint=_FILTER_HELP)
         if key in _KEYWORD_FILTERS:
             must.append(Equals(key, values[0]) if len(values) == 1 else AnyOf(key, values))
         elif key == "superseded":
             # Stored flags are filtered through the keyword "status" (see retrieval.types.IndexKind).
             must.append(Equals("status", "superseded" if _bool(key, value) else "current"))
         elif key in ("year", "published_year"):
-            years = tuple(int(_number(key, v)) for v in values)
+            years = tuple(_year(key, v) for v in values)
             must.append(
                 Equals("published_year", years[0]) if len(years) == 1 else AnyOf("published_year", years)
             )

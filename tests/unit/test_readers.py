@@ -382,7 +382,7 @@ def test_file_above_the_size_limit(tmp_path: Path) -> None:
     path = tmp_path / "huge.md"
     path.write_text("# Big\n\n" + "word " * 600_000)  # about 3 MB
     reason = _skip_reason(path, max_bytes=2_000_000)
-    assert "3.0 MB" in reason and "2 MB limit" in reason and "CRA_MAX_FILE_MB" in reason
+    assert "3.0 MB" in reason and "2.0 MB limit" in reason and "CRA_MAX_FILE_MB" in reason
 
 
 def test_unsupported_extension(tmp_path: Path) -> None:
