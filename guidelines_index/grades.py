@@ -64,8 +64,10 @@ def extract_grades(text: str) -> list[str]:
     taken: list[tuple[int, int]] = []
     for n, (pattern, template) in enumerate(_PATTERNS):
         for m in pattern.finditer(text):
-            if n in _NEEDS_RECOMMENDING_SENTENCE and not _RECOMMENDING.search(
-                _sentence_before(text, m.start())
+            if (
+                n in _NEEDS_RECOMMENDING_SENTENCE
+                and m.group(0) == "(2D)"
+                and not _RECOMMENDING.search(_sentence_before(text, m.start()))
             ):
                 continue
             if any(a <= m.start() < b or a < m.end() <= b for a, b in taken):
