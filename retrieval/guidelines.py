@@ -87,8 +87,11 @@ def _number(key: str, value: str) -> float:
 
 
 def _year(key: str, value: str) -> int:
-    number = _number(key, value)
-    if number != int(number) or not 1900 <= number <= 2100:
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number) or number != int(number) or not 1900 <= number <= 2100:
         raise FilterError(f"Filter {key}={value!r}: expected a four-digit year such as 2018.")
     return int(number)
 
