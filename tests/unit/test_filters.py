@@ -99,7 +99,7 @@ def test_item_that_is_not_key_value(item: str) -> None:
     ("item", "message"),
     [
         ("superseded=maybe", "expected true or false"),
-        ("year=last", "expected a number"),
+        ("year=last", "expected a four-digit year"),
         ("age=old", "expected a number"),
         ("age=40,50", "expected a number"),
         ("sex=other", "expected female or male"),
