@@ -225,6 +225,7 @@ class ClientStore:
         limit: int,
         where: Filter | None = None,
         prefetch: int = 100,
+        rrf_k: int = RRF_K,
     ) -> list[Hit]:
         dense_name, sparse_name = self._vec_names(collection)
         flt = _filter(where)
@@ -239,7 +240,7 @@ class ClientStore:
                     filter=flt,
                 ),
             ],
-            query=models.RrfQuery(rrf=models.Rrf(k=RRF_K)),
+            query=models.RrfQuery(rrf=models.Rrf(k=rrf_k)),
             limit=limit,
             with_payload=True,
         )

@@ -267,6 +267,7 @@ class EdgeStore:
         limit: int,
         where: Filter | None = None,
         prefetch: int = 100,
+        rrf_k: int = RRF_K,
     ) -> list[Hit]:
         spec = self._spec(collection)
         flt = _filter(where)
@@ -281,7 +282,7 @@ class EdgeStore:
                     limit=prefetch, query=qe.Query.Nearest(sparse_q, using=spec.sparse_name), filter=flt
                 ),
             ],
-            query=qe.Fusion.Rrf(k=RRF_K),  # type: ignore[arg-type]  # the stub omits the nested class
+            query=qe.Fusion.Rrf(k=rrf_k),  # type: ignore[arg-type]  # the stub omits the nested class
             with_payload=True,
         )
         return [_hit(p) for p in self._shard(collection).query(request)]

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from retrieval.embedders import DenseEncoder, SparseEncoder
 from retrieval.errors import FilterError
-from retrieval.store import VectorStore
+from retrieval.store import RRF_K, VectorStore
 from retrieval.types import AnyOf, CollectionSpec, Condition, Equals, Filter, Hit, IndexKind, Range
 
 __all__ = [
@@ -162,6 +162,7 @@ class GuidelineSearch:
     sparse: SparseEncoder
     collection: str = "guidelines"
     prefetch: int = 100
+    rrf_k: int = RRF_K
 
     def search(
         self, query: str, *, k: int = 10, where: Filter | None = None, mode: SearchMode = "hybrid"
@@ -182,7 +183,14 @@ class GuidelineSearch:
         ]
 
     def search_encoded(
-        self, query: str, dense: Sequence[float], *, k: int, where: Filter | None, mode: SearchMode
+        self,
+        query: str,
+        dense: Sequence[float],
+        *,
+        k: int,
+        where: Filter | None,
+        mode: SearchMode,
+        rrf_k: int | None = None,
     ) -> list[Hit]:
         """Search with a dense query vector computed already (the sparse one is cheap to make here)."""
         if not query.strip():
@@ -197,5 +205,11 @@ class GuidelineSearch:
         if mode == "sparse":
             return self.store.search_sparse(self.collection, sparse, limit=k, where=where)
         return self.store.search_hybrid(
-            self.collection, dense, sparse, limit=k, where=where, prefetch=max(self.prefetch, k)
+            self.collection,
+            dense,
+            sparse,
+            limit=k,
+            where=where,
+            prefetch=max(self.prefetch, k),
+            rrf_k=rrf_k or self.rrf_k,
         )

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
         default=0, ge=0, description="Torch CPU threads for encoding; 0 leaves torch's default."
     )
     guideline_collection: str = Field(default="guidelines", min_length=1)
+    rrf_k: int = Field(
+        default=2, ge=1, le=1000, description="Reciprocal rank fusion constant for hybrid search."
+    )
     chunk_words: int = Field(default=180, ge=40, le=2000, description="Target words per guideline chunk.")
     max_file_mb: float = Field(
         default=20.0, gt=0, description="Files larger than this are skipped when indexing."

@@ -34,7 +34,11 @@ class Deps:
     @cached_property
     def guideline_search(self) -> GuidelineSearch:
         return GuidelineSearch(
-            self.store, self.dense, self.sparse, collection=self.settings.guideline_collection
+            self.store,
+            self.dense,
+            self.sparse,
+            collection=self.settings.guideline_collection,
+            rrf_k=self.settings.rrf_k,
         )
 
     def close(self) -> None:
