@@ -125,15 +125,33 @@ def _split_long(text: str, limit: int) -> list[str]:
     return out
 
 
-def chunk_document(doc: ParsedDocument, *, target_words: int = 180) -> list[Chunk]:
-    """Cut a parsed document into chunks that respect its headings and keep tables whole."""
-    from guidelines_index.grades import extract_grades
+def _is_lead_in(body: str) -> bool:
+    """A section whose whole body announces what its subsections hold ("... the following:")."""
+    return body.endswith(":") and len(body.split()) < 60 and "\n\n" not in body
 
+
+def chunk_document(doc: ParsedDocument, *, target_words: int = 180) -> list[Chunk]:
+    """Cut a parsed document into chunks that respect its headings and keep tables whole.
+
+    A section that only introduces its subsections ("refer when any of the following:") is
+    not a chunk of its own: its sentence opens the first subsection's chunk, which it belongs to.
+    """
     chunks: list[Chunk] = []
+    lead: tuple[tuple[str, ...], str] | None = None
     for parents, heading, body in _sections(doc.markdown):
         if not body:
             continue
         path = tuple(doc.base_path + parents + ([heading] if heading else []))
+        if lead is not None:
+            lead_path, lead_text = lead
+            lead = None
+            if path[: len(lead_path)] == lead_path and len(path) > len(lead_path):
+                body = f"{lead_text}\n\n{body}"
+            else:
+                chunks.append(_chunk(lead_path, lead_text, False))
+        if _is_lead_in(body) and heading:
+            lead = (path, f"{heading}: {body}")
+            continue
         head_line = f"{heading}\n" if heading else ""
         packed: list[tuple[list[str], bool]] = []
         words = 0
@@ -154,6 +172,13 @@ def chunk_document(doc: ParsedDocument, *, target_words: int = 180) -> list[Chun
                     packed.append(([part], is_table))
                     words = n
         for parts, has_table in packed:
-            text = head_line + "\n\n".join(parts)
-            chunks.append(Chunk(path, text.strip(), has_table, tuple(extract_grades(text))))
+            chunks.append(_chunk(path, head_line + "\n\n".join(parts), has_table))
+    if lead is not None:
+        chunks.append(_chunk(lead[0], lead[1], False))
     return chunks
+
+
+def _chunk(path: tuple[str, ...], text: str, has_table: bool) -> Chunk:
+    from guidelines_index.grades import extract_grades
+
+    return Chunk(path, text.strip(), has_table, tuple(extract_grades(text)))

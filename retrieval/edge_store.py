@@ -155,6 +155,13 @@ class EdgeStore:
             try:
                 self._shards[name] = qe.EdgeShard.load(str(self._dir(name) / "shard"))
             except Exception as exc:  # the binding raises plain exceptions for locked or damaged shards
+                if "WouldBlock" in str(exc):
+                    raise StoreUnavailableError(
+                        str(self._dir(name)),
+                        "another process has this collection open (the embedded engine allows one process "
+                        "at a time); wait for it to finish, or serve concurrent users from a Qdrant server "
+                        "(CRA_QDRANT_URL)",
+                    ) from exc
                 raise StoreUnavailableError(str(self._dir(name)), f"cannot open the shard ({exc})") from exc
         return self._shards[name]
 

@@ -158,3 +158,29 @@ def test_unreachable_qdrant_server_is_one_clear_error(tmp_path: Path) -> None:
 def test_empty_index_tells_what_to_run(tmp_path: Path) -> None:
     run = cra(tmp_path / "fresh", "search", "gout")
     assert run.returncode == 2 and "cra index guidelines" in run.stderr
+
+
+def test_a_second_process_on_the_same_data_dir_gets_a_clear_error(indexed: tuple[Path, Path]) -> None:
+    """The embedded engine is single-process: a concurrent command fails cleanly, the index stays intact."""
+    _, data = indexed
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from retrieval.edge_store import EdgeStore; "
+            "s = EdgeStore(sys.argv[1]); s.count('guidelines'); print('open', flush=True); time.sleep(60)",
+            str(data / "qdrant"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        run = cra(data, "search", "gout", "--json")
+        assert run.returncode == 2
+        assert "another process has this collection open" in run.stderr and "Traceback" not in run.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+    after = cra(data, "search", "febuxostat dose", "-k", "1", "--json")
+    assert after.returncode == 0 and json.loads(after.stdout)["hits"][0]["doc_id"] == "demo_gout"

@@ -172,3 +172,30 @@ def test_content_hash_is_the_sha256_of_the_text_and_stable() -> None:
     edited = chunk_document(_doc(NESTED.replace("two weeks", "one week")))
     assert edited[-1].content_hash != first[-1].content_hash
     assert [c.content_hash for c in edited[:-1]] == [c.content_hash for c in first[:-1]]
+
+
+def test_a_lead_in_section_opens_its_first_subsection() -> None:
+    from guidelines_index.chunking import chunk_document
+    from guidelines_index.documents import DocMeta, ParsedDocument
+
+    md = (
+        "# Referral\n\n## When to refer\n\nRefer when any of the following are present:\n\n"
+        "### Urgent\n\n- Potassium above 6.5 mmol/L\n\n### Routine\n\n- Slowly rising creatinine\n\n"
+        "## Follow-up\n\nSee the patient again in three months.\n"
+    )
+    doc = ParsedDocument(meta=DocMeta(doc_id="r", title="Referral", source="r.md"), markdown=md)
+    chunks = chunk_document(doc)
+    assert [c.section_path[-1] for c in chunks] == ["Urgent", "Routine", "Follow-up"]
+    assert "When to refer: Refer when any of the following are present:" in chunks[0].text
+    assert "Potassium above 6.5" in chunks[0].text and "following" not in chunks[1].text
+
+
+def test_a_lead_in_without_subsections_is_kept() -> None:
+    from guidelines_index.chunking import chunk_document
+    from guidelines_index.documents import DocMeta, ParsedDocument
+
+    md = "# Doc\n\n## Scope\n\nThis applies to:\n\n## Other\n\nUnrelated text here.\n"
+    doc = ParsedDocument(meta=DocMeta(doc_id="d", title="Doc", source="d.md"), markdown=md)
+    chunks = chunk_document(doc)
+    assert [c.section_path[-1] for c in chunks] == ["Scope", "Other"]
+    assert chunks[0].text == "Scope: This applies to:"
