@@ -14,7 +14,6 @@ from retrieval.types import AnyOf, CollectionSpec, Condition, Equals, Filter, Hi
 
 __all__ = [
     "GUIDELINE_INDEXES",
-    "HIT_FIELDS",
     "GuidelineSearch",
     "SearchMode",
     "guideline_spec",
@@ -40,19 +39,6 @@ GUIDELINE_INDEXES: dict[str, IndexKind] = {
     "content_hash": "keyword",
 }
 
-HIT_FIELDS = (
-    "id",
-    "score",
-    "text",
-    "doc_id",
-    "title",
-    "section_path",
-    "source",
-    "issuer",
-    "published",
-    "grade",
-    "superseded",
-)
 _KEYWORD_FILTERS = ("doc_id", "version", "issuer", "grade", "source", "kind", "content_hash")
 _FILTER_HELP = (
     "Use KEY=VALUE with KEY one of: "
