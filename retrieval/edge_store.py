@@ -237,7 +237,7 @@ class EdgeStore:
     def retrieve(self, collection: str, ids: Sequence[str]) -> list[Hit]:
         if not ids:
             return []
-        records = self._shard(collection).retrieve([uuid.UUID(i) for i in ids], with_payload=True)
+        records = self._shard(collection).retrieve([uuid.UUID(i) for i in ids], True, False)
         return [_hit(r) for r in records]
 
     def search_dense(

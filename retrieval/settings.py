@@ -45,6 +45,7 @@ class Settings(BaseSettings):
         default=0, ge=0, description="Torch CPU threads for encoding; 0 leaves torch's default."
     )
     guideline_collection: str = Field(default="guidelines", min_length=1)
+    patient_collection: str = Field(default="patients", min_length=1)
     rrf_k: int = Field(
         default=2, ge=1, le=1000, description="Reciprocal rank fusion constant for hybrid search."
     )

@@ -278,5 +278,7 @@ def _load_plugins() -> None:
 
 def main() -> None:
     """Console-script entry point."""
+    import service.patient_cli  # noqa: F401  (registers the patient commands on ``app``)
+
     _load_plugins()
     app()

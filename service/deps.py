@@ -7,6 +7,7 @@ from functools import cached_property
 
 from retrieval.embedders import Bm25SparseEncoder, SentenceTransformerEncoder, make_dense_encoder
 from retrieval.guidelines import GuidelineSearch
+from retrieval.patients import PatientSearch
 from retrieval.settings import Settings
 from retrieval.store import VectorStore, open_store
 
@@ -38,6 +39,16 @@ class Deps:
             self.dense,
             self.sparse,
             collection=self.settings.guideline_collection,
+            rrf_k=self.settings.rrf_k,
+        )
+
+    @cached_property
+    def patient_search(self) -> PatientSearch:
+        return PatientSearch(
+            self.store,
+            self.dense,
+            self.sparse,
+            collection=self.settings.patient_collection,
             rrf_k=self.settings.rrf_k,
         )
 

@@ -1,0 +1,141 @@
+"""Reading FHIR R4 files resource by resource, with bounded memory.
+
+Bundles (transaction, collection, searchset, batch) are streamed entry by entry with ijson,
+so a 200 MB bundle never sits in memory whole; Bulk Data NDJSON files are read line by line.
+Each resource comes with its position in the file, so a report can point at a bad one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ijson
+
+from patient_index.events import patient_ref
+
+__all__ = ["SourceItem", "bundle_aliases", "expand_patient_paths", "iter_resources", "owner_of"]
+
+_SUFFIXES = (".json", ".ndjson", ".jsonl")
+
+
+@dataclass
+class SourceItem:
+    """One resource read from a file, or a problem found at a position in it."""
+
+    position: str  # "entry[12]" or "line 40"
+    resource: dict[str, Any] | None
+    error: str = ""
+    full_url: str = ""
+
+
+def expand_patient_paths(paths: list[str]) -> tuple[list[Path], list[dict[str, str]]]:
+    """Files to read (folders walked in sorted order), and paths that do not exist."""
+    files: list[Path] = []
+    missing: list[dict[str, str]] = []
+    for raw in paths:
+        p = Path(raw).expanduser()
+        if p.is_dir():
+            files.extend(
+                sorted(c for c in p.rglob("*") if c.is_file() and c.name.lower().endswith(_SUFFIXES))
+            )
+        elif p.is_file():
+            files.append(p)
+        else:
+            missing.append({"source": raw, "reason": "no such file or folder"})
+    return files, missing
+
+
+def bundle_aliases(entries: list[Any]) -> dict[str, str]:
+    """Map each Patient entry's ``fullUrl`` (and ``Patient/id``) to the Patient id."""
+    aliases: dict[str, str] = {}
+    for entry in entries:
+        r = (entry or {}).get("resource") if isinstance(entry, dict) else None
+        if isinstance(r, dict) and r.get("resourceType") == "Patient" and r.get("id"):
+            pid = str(r["id"])
+            aliases[f"Patient/{pid}"] = pid
+            if entry.get("fullUrl"):
+                aliases[str(entry["fullUrl"])] = pid
+    return aliases
+
+
+def owner_of(resource: dict[str, Any], aliases: dict[str, str] | None) -> str | None:
+    """The Patient id a resource belongs to (itself for a Patient)."""
+    if resource.get("resourceType") == "Patient":
+        return str(resource["id"]) if resource.get("id") else None
+    for key in ("subject", "patient"):
+        pid = patient_ref(resource.get(key), aliases)
+        if pid:
+            return pid
+    return None
+
+
+def _is_ndjson(path: Path) -> bool:
+    if path.suffix.lower() in (".ndjson", ".jsonl"):
+        return True
+    with path.open("rb") as fh:
+        head = fh.read(4096).lstrip()
+    # A Bulk Data file starts with a complete resource on its first line.
+    first = head.split(b"\n", 1)[0]
+    try:
+        obj = json.loads(first)
+    except ValueError:
+        return False
+    return isinstance(obj, dict) and obj.get("resourceType") not in (None, "Bundle")
+
+
+def _iter_ndjson(path: Path) -> Iterator[SourceItem]:
+    with path.open("rb") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except ValueError as exc:
+                yield SourceItem(f"line {n}", None, f"invalid JSON ({exc})")
+                continue
+            if not isinstance(obj, dict) or not isinstance(obj.get("resourceType"), str):
+                yield SourceItem(f"line {n}", None, "not a FHIR resource (no resourceType)")
+                continue
+            yield SourceItem(f"line {n}", obj)
+
+
+def _iter_bundle(path: Path) -> Iterator[SourceItem]:
+    with path.open("rb") as fh:
+        # Peek at the top-level type without loading the file.
+        kind = None
+        for prefix, event, value in ijson.parse(fh):
+            if prefix == "resourceType" and event == "string":
+                kind = value
+                break
+            if prefix == "entry":
+                break
+        if kind != "Bundle":
+            raise ValueError(
+                f"not a FHIR Bundle or NDJSON file (resourceType {kind!r}); "
+                "give Bundles (transaction, collection, searchset) or Bulk Data NDJSON"
+            )
+        fh.seek(0)
+        for i, entry in enumerate(ijson.items(fh, "entry.item", use_float=True)):
+            r = entry.get("resource") if isinstance(entry, dict) else None
+            if not isinstance(r, dict) or not isinstance(r.get("resourceType"), str):
+                yield SourceItem(f"entry[{i}]", None, "entry without a FHIR resource")
+                continue
+            yield SourceItem(f"entry[{i}]", r, full_url=str(entry.get("fullUrl") or ""))
+
+
+def iter_resources(path: Path) -> Iterator[SourceItem]:
+    """Every resource in a Bundle or NDJSON file, in file order.
+
+    Raises ``ValueError`` when the file as a whole is not FHIR JSON (the caller reports it).
+    """
+    if _is_ndjson(path):
+        yield from _iter_ndjson(path)
+        return
+    try:
+        yield from _iter_bundle(path)
+    except ijson.JSONError as exc:
+        raise ValueError(f"invalid JSON ({exc})") from exc

@@ -1,0 +1,203 @@
+"""``cra index patients`` and ``cra patient summary|search|delete``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date
+from typing import Annotated, Any
+
+import typer
+
+from patient_index.events import parse_date
+from retrieval.patients import patient_filter, patient_hit_json
+from service.cli import _deps, _progress_fn, app, err, fail, index_app, out, user_errors
+
+__all__ = ["patient_app"]
+
+patient_app = typer.Typer(
+    help="One patient's longitudinal record: summary, search, erasure.", no_args_is_help=True
+)
+app.add_typer(patient_app, name="patient")
+
+
+@index_app.command("patients")
+def index_patients(
+    ctx: typer.Context,
+    paths: Annotated[
+        list[str], typer.Argument(help="FHIR R4 Bundles (.json), Bulk Data NDJSON files, or folders.")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    validate: Annotated[
+        bool, typer.Option("--validate/--no-validate", help="Validate with fhir.resources.")
+    ] = True,
+) -> None:
+    """Index FHIR records as patient timelines (idempotent; newer resource versions replace older)."""
+    from patient_index.indexer import PatientIndexer
+
+    deps = _deps(ctx)
+    with user_errors():
+        indexer = PatientIndexer(
+            deps.store,
+            deps.dense,
+            deps.sparse,
+            collection=deps.settings.patient_collection,
+            validate=validate,
+        )
+        progress, update = _progress_fn(err.is_terminal and not as_json)
+        if progress is not None:
+            with progress:
+                report = indexer.index(paths, update)
+        else:
+            report = indexer.index(paths)
+    data = report.as_json()
+    if as_json:
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        return
+    out.print(
+        f"files read {data['files_read']}, patients {data['patients']}, events {data['events_total']} "
+        f"({data['events_written']} written, {data['events_unchanged']} unchanged), "
+        f"resources skipped {data['resources_skipped']}, {data['seconds']:.1f} s",
+        highlight=False,
+    )
+    for rtype, n in data["skipped_by_type"].items():
+        out.print(f"  skipped {rtype}: {n}", highlight=False)
+    for s in data["skipped"][:20]:
+        out.print(
+            f"  {s['source']} {s['position']} {s['type']}: {s['reason']}", highlight=False, markup=False
+        )
+    for s in data["files_skipped"]:
+        out.print(f"  file skipped {s['source']}: {s['reason']}", highlight=False, markup=False)
+    if data["unit_flags"]:
+        out.print(f"  {data['unit_flags']} value(s) in units that could not be normalised (kept, flagged)")
+
+
+def _day(value: str | None, option: str) -> float | None:
+    if value is None:
+        return None
+    _, ts = parse_date(value)
+    if ts is None:
+        raise fail(f"{option} {value!r} is not a date; use YYYY-MM-DD")
+    return ts
+
+
+def _require_patient(ctx: typer.Context, patient_id: str) -> None:
+    deps = _deps(ctx)
+    collection = deps.settings.patient_collection
+    if (
+        not deps.store.has_collection(collection)
+        or deps.store.count(collection, patient_filter(patient_id)) == 0
+    ):
+        raise fail(f"no record for patient {patient_id!r}; index it first: cra index patients PATH")
+
+
+@patient_app.command("summary")
+def summary(
+    ctx: typer.Context,
+    patient_id: Annotated[str, typer.Argument(help="FHIR Patient id.")],
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Summarise the record as it stood on this date.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Age, sex, problems, medications, allergies, latest values, trends and early-warning flags."""
+    from patient_index.summary import build_summary
+
+    deps = _deps(ctx)
+    day: date | None = None
+    if as_of is not None:
+        try:
+            day = date.fromisoformat(as_of)
+        except ValueError as exc:
+            raise fail(f"--as-of {as_of!r} is not a date; use YYYY-MM-DD") from exc
+    with user_errors():
+        _require_patient(ctx, patient_id)
+        events = list(deps.patient_search.events(patient_id))
+        result = build_summary(events, as_of=day)
+    if as_json:
+        sys.stdout.write(json.dumps(result, indent=2, default=str) + "\n")
+        return
+    _print_summary(result)
+
+
+def _print_summary(s: dict[str, Any]) -> None:
+    out.print(
+        f"[bold]Patient {s['patient_id']}[/]  age {s.get('age')}  sex {s.get('sex')}  as of {s.get('as_of')}"
+    )
+    for title, key, field in (("Problems", "problems", "onset"), ("Medications", "medications", "since"),
+                              ("Allergies", "allergies", "since")):  # fmt: skip
+        items = s.get(key) or []
+        out.print(f"[bold]{title}[/] ({len(items)})")
+        for item in items:
+            out.print(
+                f"  - {item.get('display')} ({field} {str(item.get(field) or '?')[:10]})", highlight=False
+            )
+    out.print("[bold]Trends[/]")
+    for t in s.get("trends") or []:
+        last = t.get("last") or {}
+        slope = t.get("change_per_year")
+        slope_text = f"{slope:+.2f}/yr" if isinstance(slope, int | float) else "n/a"
+        out.print(
+            f"  - {t.get('display')}: last {last.get('value')} {t.get('unit')} on {str(last.get('date'))[:10]}, "
+            f"{slope_text}, {t.get('direction')}",
+            highlight=False,
+        )
+    out.print("[bold]Flags[/]")
+    for f in s.get("flags") or []:
+        out.print(
+            f"  - [{f.get('severity')}] {f.get('summary')} (source: {f.get('threshold_source')})",
+            highlight=False,
+        )
+
+
+@patient_app.command("search")
+def search(
+    ctx: typer.Context,
+    patient_id: Annotated[str, typer.Argument(help="FHIR Patient id.")],
+    query: Annotated[str, typer.Argument(help="What to look for in this patient's record.")],
+    since: Annotated[str | None, typer.Option("--since", help="Only events on or after this date.")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="Only events on or before this date.")] = None,
+    types: Annotated[str | None, typer.Option("--types", help="Resource types, comma-separated.")] = None,
+    k: Annotated[int, typer.Option("-k", min=1, max=500)] = 10,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Hybrid search inside one patient's record (filtered by patient id inside Qdrant)."""
+    deps = _deps(ctx)
+    since_ts = _day(since, "--since")
+    until_ts = _day(until, "--until")
+    if until_ts is not None and until and len(until.strip()) == 10:
+        until_ts += 86399.999  # the whole day
+    type_list = [t.strip() for t in (types or "").split(",") if t.strip()]
+    with user_errors():
+        _require_patient(ctx, patient_id)
+        where = patient_filter(patient_id, since_ts=since_ts, until_ts=until_ts, types=type_list)
+        hits = deps.patient_search.search(patient_id, query, k=k, where=where)
+    rows = [patient_hit_json(h) for h in hits]
+    if as_json:
+        sys.stdout.write(
+            json.dumps({"patient_id": patient_id, "query": query, "hits": rows}, indent=2) + "\n"
+        )
+        return
+    if not rows:
+        out.print("no hits")
+    for rank, h in enumerate(rows, 1):
+        out.print(f"{rank}. {h['text']}  ({h['resource_type']}/{h['resource_id']}, score {h['score']:.4f})",
+                  highlight=False, markup=False)  # fmt: skip
+
+
+@patient_app.command("delete")
+def delete(
+    ctx: typer.Context,
+    patient_id: Annotated[str, typer.Argument(help="FHIR Patient id whose every event is removed.")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Remove every stored point of one patient (right to erasure) and say how many."""
+    from patient_index.indexer import delete_patient
+
+    deps = _deps(ctx)
+    with user_errors():
+        removed = delete_patient(deps.store, deps.settings.patient_collection, patient_id)
+    if as_json:
+        sys.stdout.write(json.dumps({"patient_id": patient_id, "deleted": removed}) + "\n")
+    else:
+        out.print(f"deleted {removed} event(s) of patient {patient_id}", highlight=False)
