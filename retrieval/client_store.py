@@ -116,11 +116,17 @@ class ClientStore:
                 sparse_vectors_config={
                     spec.sparse_name: models.SparseVectorParams(modifier=models.Modifier.IDF)
                 },
+                hnsw_config=models.HnswConfigDiff(m=0, payload_m=16) if spec.tenant_key else None,
             )
             existing = set()
         for key, kind in spec.indexes.items():
             if key not in existing:
-                self.client.create_payload_index(spec.name, field_name=key, field_schema=_INDEX[kind])
+                schema: Any = (
+                    models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True)
+                    if key == spec.tenant_key
+                    else _INDEX[kind]
+                )
+                self.client.create_payload_index(spec.name, field_name=key, field_schema=schema)
         self._names[spec.name] = (spec.dense_name, spec.sparse_name)
 
     def _vec_names(self, collection: str) -> tuple[str, str]:

@@ -108,6 +108,9 @@ class EdgeStore:
                     spec.dense_name: qe.EdgeVectorParams(size=spec.dense_dim, distance=qe.Distance.Cosine)
                 },
                 sparse_vectors={spec.sparse_name: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+                hnsw_config=qe.HnswIndexConfig(m=0, ef_construct=100, full_scan_threshold=10_000)
+                if spec.tenant_key
+                else None,
             )
             shard_dir = folder / "shard"
             if shard_dir.exists():  # a creation interrupted before the layout file was written
@@ -117,7 +120,8 @@ class EdgeStore:
             missing = dict(spec.indexes)
             stored = {"dense_dim": spec.dense_dim, "indexes": {}}
         for key, kind in missing.items():
-            shard.update(qe.UpdateOperation.create_field_index(key, _INDEX[kind]))
+            schema: Any = qe.KeywordIndexParams(is_tenant=True) if key == spec.tenant_key else _INDEX[kind]
+            shard.update(qe.UpdateOperation.create_field_index(key, schema))
         stored["indexes"] = {**stored.get("indexes", {}), **missing}
         stored.update(dense_name=spec.dense_name, sparse_name=spec.sparse_name)
         tmp = spec_path.with_suffix(".tmp")

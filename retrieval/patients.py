@@ -29,7 +29,9 @@ PATIENT_INDEXES: dict[str, IndexKind] = {
 
 def patient_spec(dense_dim: int, name: str = "patients") -> CollectionSpec:
     """Layout of the patient collection."""
-    return CollectionSpec(name=name, dense_dim=dense_dim, indexes=dict(PATIENT_INDEXES))
+    return CollectionSpec(
+        name=name, dense_dim=dense_dim, indexes=dict(PATIENT_INDEXES), tenant_key="patient_id"
+    )
 
 
 def patient_filter(

@@ -105,3 +105,6 @@ class CollectionSpec:
     indexes: dict[str, IndexKind] = field(default_factory=dict)
     dense_name: str = "dense"
     sparse_name: str = "sparse"
+    # Multitenant layout: every query filters on this keyword field (one tenant = one patient), so
+    # no global HNSW graph is built; searches scan the tenant's own points via the payload index.
+    tenant_key: str | None = None
