@@ -39,6 +39,14 @@ demo: $(STAMP) ## Index the open-medicine guidelines and the shipped examples, t
 	$(CRA) search "ward glucose target inpatient hyperglycemia" -k 3 --filter doc_id=demo_inpatient_hyperglycemia
 	@echo "== 6. batch search, JSON lines"
 	$(CRA) search --queries examples/queries.jsonl -k 1 | cut -c1-220
+	@echo "== 7. five synthetic patients (Synthea port, fixed seed) indexed as FHIR timelines"
+	$(BIN)/synthea -p 5 -s 20261129 -o $(DEMO_DIR)/demo-patients --log-level error > /dev/null
+	$(CRA) index patients $(DEMO_DIR)/demo-patients/fhir
+	$(CRA) patient list
+	@echo "== 8. one patient's summary: problems, medications, latest values, trends, early-warning flags"
+	$(CRA) patient summary $$($(CRA) patient list --json | $(BIN)/python -c 'import json,sys; print(json.load(sys.stdin)[0]["patient_id"])')
+	@echo "== 9. search inside that patient's record only"
+	$(CRA) patient search $$($(CRA) patient list --json | $(BIN)/python -c 'import json,sys; print(json.load(sys.stdin)[0]["patient_id"])') "blood pressure" -k 3
 	$(CRA) info
 
 test: $(STAMP) ## Run the whole test suite (unit + integration, real model and engines)

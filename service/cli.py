@@ -256,6 +256,11 @@ def info(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = 
             data["guidelines"] = {"chunks": total, "superseded_chunks": old}
         else:
             data["guidelines"] = None
+        if store.has_collection(s.patient_collection):
+            patients = store.count(s.patient_collection, Filter(must=(Equals("resource_type", "Patient"),)))
+            data["patients"] = {"patients": patients, "events": store.count(s.patient_collection)}
+        else:
+            data["patients"] = None
     if as_json:
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
         return

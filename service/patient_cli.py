@@ -91,6 +91,34 @@ def _require_patient(ctx: typer.Context, patient_id: str) -> None:
         raise fail(f"no record for patient {patient_id!r}; index it first: cra index patients PATH")
 
 
+@patient_app.command("list")
+def list_patients(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The patients in the index: id, sex, birth date (no names are stored)."""
+    from retrieval.types import Equals, Filter
+
+    deps = _deps(ctx)
+    collection = deps.settings.patient_collection
+    with user_errors():
+        rows = []
+        if deps.store.has_collection(collection):
+            where = Filter(must=(Equals("resource_type", "Patient"),))
+            fields = ["patient_id", "gender", "birth_date", "deceased_date"]
+            rows = sorted((p for _, p in deps.store.scroll(collection, where, fields=fields)),
+                          key=lambda p: str(p.get("patient_id")))  # fmt: skip
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    for p in rows:
+        died = f", died {str(p.get('deceased_date'))[:10]}" if p.get("deceased_date") else ""
+        out.print(
+            f"{p.get('patient_id')}  {p.get('gender')}  born {p.get('birth_date')}{died}", highlight=False
+        )
+    out.print(f"{len(rows)} patient(s)")
+
+
 @patient_app.command("summary")
 def summary(
     ctx: typer.Context,
