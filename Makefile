@@ -62,8 +62,9 @@ lint: $(STAMP) ## ruff
 typecheck: $(STAMP) ## mypy
 	$(BIN)/mypy
 
-bench: $(STAMP) ## Benchmarks: ingestion vs raw encoding, search latency at 1k/10k/100k; writes reports/bench/
+bench: $(STAMP) ## Benchmarks (guidelines and patients); writes reports/bench/
 	$(BIN)/python -m evals.bench --out reports/bench
+	$(BIN)/python -m evals.bench_patients --out reports/bench --patients 1000
 
 eval: $(STAMP) ## Fast evaluation subsets with their regression gates
 	$(BIN)/cra eval retrieval-pubmedqa --out reports/eval --gate

@@ -287,9 +287,9 @@ def _egfr_flags(egfr: list[Point], as_of: date) -> list[dict[str, Any]]:
                     "critical" if latest.value < 15 else "warning",
                     f"eGFR below 60 for {span} days ({_fmt(run[0].value)} on {run[0].day}, "
                     f"{_fmt(latest.value)} on {latest.day}): meets CKD criterion, {stage}",
-                    f"All {len(run)} eGFR values from {run[0].day} to {latest.day} are below 60 "
-                    "mL/min/1.73 m2, over more than 3 months: the KDIGO GFR criterion for CKD "
-                    f"(category {stage} by the latest value). Albuminuria (ACR) staging is not assessed here.",
+                    f"All {len(run)} eGFR values from {run[0].day} to {latest.day} ({span} days) are below "
+                    "60 mL/min/1.73 m2: the KDIGO GFR criterion for CKD (> 3 months; 90 days taken as 3 "
+                    f"months), category {stage} by the latest value. Albuminuria (ACR) is not assessed here.",
                     KDIGO_2024,
                     run,
                 )

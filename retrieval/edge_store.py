@@ -63,9 +63,8 @@ def _filter(where: Filter | None) -> qe.Filter | None:
 
 
 def _hit(point: Any) -> Hit:
-    return Hit(
-        id=str(point.id), score=float(getattr(point, "score", 0.0) or 0.0), payload=dict(point.payload or {})
-    )
+    payload = point.payload  # converted from Rust on every access: read it once
+    return Hit(id=str(point.id), score=float(getattr(point, "score", 0.0) or 0.0), payload=payload or {})
 
 
 class EdgeStore:
@@ -231,10 +230,11 @@ class EdgeStore:
         with_payload: Any = list(fields) if fields is not None else True
         while True:
             records, offset = shard.scroll(
-                qe.ScrollRequest(offset=offset, limit=1000, filter=_filter(where), with_payload=with_payload)
+                qe.ScrollRequest(offset=offset, limit=5000, filter=_filter(where), with_payload=with_payload)
             )
             for rec in records:
-                yield str(rec.id), dict(rec.payload or {})
+                payload = rec.payload  # each property access converts from Rust again: read it once
+                yield str(rec.id), payload if payload is not None else {}
             if offset is None:
                 return
 

@@ -14,7 +14,14 @@ from retrieval.embedders import DenseEncoder, SparseEncoder
 from retrieval.store import RRF_K, VectorStore
 from retrieval.types import AnyOf, CollectionSpec, Equals, Filter, Hit, IndexKind, Range
 
-__all__ = ["PATIENT_INDEXES", "PatientSearch", "patient_filter", "patient_hit_json", "patient_spec"]
+__all__ = [
+    "PATIENT_INDEXES",
+    "SUMMARY_TYPES",
+    "PatientSearch",
+    "patient_filter",
+    "patient_hit_json",
+    "patient_spec",
+]
 
 PATIENT_INDEXES: dict[str, IndexKind] = {
     "patient_id": "keyword",
@@ -25,6 +32,18 @@ PATIENT_INDEXES: dict[str, IndexKind] = {
     "status": "keyword",
     "date_ts": "float",
 }
+
+
+# The resource types a summary is computed from (encounters, procedures, reports and notes are
+# searched, not summarised); reading only these keeps summaries fast on long records.
+SUMMARY_TYPES = (
+    "Patient",
+    "Condition",
+    "MedicationRequest",
+    "MedicationStatement",
+    "AllergyIntolerance",
+    "Observation",
+)
 
 
 def patient_spec(dense_dim: int, name: str = "patients") -> CollectionSpec:
@@ -97,10 +116,16 @@ class PatientSearch:
             )
         return [h for h in hits if h.payload.get("patient_id") == patient_id]  # belt and braces
 
-    def events(self, patient_id: str, where: Filter | None = None) -> Iterator[dict[str, Any]]:
-        """Every event payload of ``patient_id`` (with ``event_id``), straight from the store."""
+    def events(
+        self, patient_id: str, where: Filter | None = None, *, fields: Sequence[str] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every event payload of ``patient_id`` (with ``event_id``), straight from the store.
+
+        ``fields`` limits the payload keys read (``patient_id`` is always among them).
+        """
         scope = patient_filter(patient_id).and_(where)
-        for pid, payload in self.store.scroll(self.collection, scope):
+        keys = None if fields is None else sorted({*fields, "patient_id"})
+        for pid, payload in self.store.scroll(self.collection, scope, fields=keys):
             if payload.get("patient_id") == patient_id:
                 payload.setdefault("event_id", pid)
                 yield payload

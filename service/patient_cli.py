@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from patient_index.events import parse_date
-from retrieval.patients import patient_filter, patient_hit_json
+from retrieval.patients import SUMMARY_TYPES, patient_filter, patient_hit_json
 from service.cli import _deps, _progress_fn, app, err, fail, index_app, out, user_errors
 
 __all__ = ["patient_app"]
@@ -140,7 +140,7 @@ def summary(
             raise fail(f"--as-of {as_of!r} is not a date; use YYYY-MM-DD") from exc
     with user_errors():
         _require_patient(ctx, patient_id)
-        events = list(deps.patient_search.events(patient_id))
+        events = list(deps.patient_search.events(patient_id, patient_filter(patient_id, types=SUMMARY_TYPES)))
         result = build_summary(events, as_of=day)
     if as_json:
         sys.stdout.write(json.dumps(result, indent=2, default=str) + "\n")
