@@ -29,7 +29,7 @@ from patient_index.reader import expand_patient_paths, iter_resources, owner_of
 from retrieval.embedders import DenseEncoder, SparseEncoder
 from retrieval.patients import patient_filter, patient_spec
 from retrieval.store import VectorStore
-from retrieval.types import Equals, Filter, PointRecord
+from retrieval.types import AnyOf, Equals, Filter, PointRecord
 
 __all__ = ["PatientIndexer", "PatientReport", "delete_patient", "dense_key"]
 
@@ -133,7 +133,7 @@ class PatientIndexer:
 
         try:
             get_fhir_model_class(rtype)
-        except KeyError:
+        except (KeyError, ValueError):  # fhir.resources raises ValueError("... is not a valid FHIR Model")
             return True
         return False
 
@@ -143,8 +143,8 @@ class PatientIndexer:
 
         try:
             model = get_fhir_model_class(resource["resourceType"])
-        except KeyError:
-            return "unknown resource type"
+        except (KeyError, ValueError):
+            return "unknown resource type (not in FHIR R4)"
         try:
             model.model_validate(resource)
         except Exception as exc:  # pydantic's ValidationError, or fhir-core's own errors
@@ -256,43 +256,72 @@ class PatientIndexer:
 
     # -- writing -------------------------------------------------------------
     def _flush(self, events: list[Event], report: PatientReport) -> None:
-        latest: dict[str, Event] = {}
-        for e in events:  # the same event twice in one batch: keep the newest version
-            prior = latest.get(e["event_id"])
-            if prior is None or not _newer(prior.get("version", ""), e.get("version", "")):
-                latest[e["event_id"]] = e
-        ids = list(latest)
+        """Write a batch, deciding versions per *resource* (all its parts together), not per event."""
+        # 1. Within the batch, keep only the newest version of each resource.
+        by_resource: dict[tuple[str, str], list[Event]] = {}
+        for e in events:
+            key = (e["patient_id"], f"{e['resource_type']}/{e['resource_id']}")
+            group = by_resource.get(key)
+            if group is None or _newer(e.get("version", ""), group[0].get("version", "")):
+                if group is not None:
+                    report.events_older_version += len(group)
+                by_resource[key] = [e]
+            elif e.get("version", "") == group[0].get("version", ""):
+                if all(x["event_id"] != e["event_id"] for x in group):
+                    group.append(e)
+            else:
+                report.events_older_version += 1
+        # 2. What the store holds for these resources: by event id, then by resource for the rest.
+        ids = [e["event_id"] for group in by_resource.values() for e in group]
         existing = {h.id: h.payload for h in self.store.retrieve(self.collection, ids)}
+        stored: dict[tuple[str, str], dict[str, str]] = {}  # resource -> {event id: version}
+        for eid, found in existing.items():
+            key = (str(found.get("patient_id")), str(found.get("resource_key")))
+            stored.setdefault(key, {})[eid] = str(found.get("version", ""))
+        unseen = sorted({k for k in by_resource if k not in stored})
+        for start in range(0, len(unseen), 1000):
+            keys = tuple(k[1] for k in unseen[start : start + 1000])
+            where = Filter(must=(AnyOf("resource_key", keys),))
+            for eid, found in self.store.scroll(
+                self.collection, where, fields=["patient_id", "resource_key", "version"]
+            ):
+                key = (str(found.get("patient_id")), str(found.get("resource_key")))
+                if key in by_resource:
+                    stored.setdefault(key, {})[eid] = str(found.get("version", ""))
+        # 3. Per resource: an older incoming version is ignored; a newer one replaces every old part.
         to_write: list[Event] = []
-        updated_resources: dict[str, tuple[str, set[str]]] = {}
-        for eid, e in latest.items():
-            e_hash = _payload_hash(e)
-            old = existing.get(eid)
-            if old is not None:
-                if old.get("content_hash") == e_hash:
+        stale: list[str] = []
+        for key, group in by_resource.items():
+            version = group[0].get("version", "")
+            old = stored.get(key, {})
+            if any(_newer(v, version) for v in old.values()):
+                report.events_older_version += len(group)
+                continue
+            if old and set(old.values()) != {version}:
+                # ``old`` may hold only the ids this batch shares with the stored version: read the
+                # resource whole before removing the parts the new version no longer has.
+                where = Filter(must=(Equals("patient_id", key[0]), Equals("resource_key", key[1])))
+                old = {
+                    i: str(p.get("version", ""))
+                    for i, p in self.store.scroll(self.collection, where, fields=["version"])
+                }
+                keep = {e["event_id"] for e in group}
+                stale.extend(i for i in old if i not in keep)
+            for e in group:
+                e_hash = _payload_hash(e)
+                prior = existing.get(e["event_id"])
+                if prior is not None and prior.get("content_hash") == e_hash:
                     report.events_unchanged += 1
                     continue
-                if _newer(str(old.get("version", "")), e.get("version", "")):
-                    report.events_older_version += 1
-                    continue
-            if old is not None and old.get("version") != e.get("version"):
-                key = f"{e['resource_type']}/{e['resource_id']}"
-                updated_resources.setdefault(key, (e["patient_id"], set()))
-            payload: dict[str, Any] = dict(e)
-            payload["content_hash"] = e_hash
-            payload["resource_key"] = f"{e['resource_type']}/{e['resource_id']}"
-            to_write.append(payload)
+                payload: dict[str, Any] = dict(e)
+                payload["content_hash"] = e_hash
+                payload["resource_key"] = key[1]
+                to_write.append(payload)
         if to_write:
             self._write(to_write, report)
-        # A newer version with fewer parts (components, note chunks): drop the parts it no longer has.
-        for key, (pid, _) in updated_resources.items():
-            where = Filter(must=(Equals("patient_id", pid), Equals("resource_key", key)))
-            gone = [
-                i for i, _ in self.store.scroll(self.collection, where, fields=["version"]) if i not in latest
-            ]
-            if gone:
-                self.store.delete_ids(self.collection, gone)
-                report.parts_removed += len(gone)
+        if stale:  # after the new version is stored, never before
+            self.store.delete_ids(self.collection, stale)
+            report.parts_removed += len(stale)
 
     def _write(self, events: list[Event], report: PatientReport) -> None:
         keys = [dense_key(e) for e in events]

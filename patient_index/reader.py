@@ -108,10 +108,10 @@ def _iter_bundle(path: Path) -> Iterator[SourceItem]:
         # Peek at the top-level type without loading the file.
         kind = None
         for prefix, event, value in ijson.parse(fh):
+            # Keys may come in any order (sorted-key writers put "entry" first): read until the
+            # top-level resourceType shows up, which for the usual layout is the first key.
             if prefix == "resourceType" and event == "string":
                 kind = value
-                break
-            if prefix == "entry":
                 break
         if kind != "Bundle":
             raise ValueError(
