@@ -173,6 +173,7 @@ class PatientIndexer:
                     {"source": source, "reason": f"file is {size / 1e9:.1f} GB, above the limit"}
                 )
                 continue
+            read_before = report.resources_read
             try:
                 for resource_events_ in self._file_events(path, report):
                     buffer.extend(resource_events_)  # whole resources only: parts never straddle batches
@@ -180,7 +181,9 @@ class PatientIndexer:
                         self._flush(buffer, report)
                         buffer = []
             except ValueError as exc:
-                report.files_skipped.append({"source": source, "reason": str(exc)})
+                done = report.resources_read - read_before
+                prefix = f"read partly ({done} resources before the error were indexed): " if done else ""
+                report.files_skipped.append({"source": source, "reason": prefix + str(exc)})
                 continue
             report.files_read += 1
         if buffer:
@@ -238,7 +241,7 @@ class PatientIndexer:
                     source,
                     position,
                     str(r["resourceType"]),
-                    f"reference {ref} is not a Patient in this bundle",
+                    f"reference {ref} does not name a Patient in this file",
                 )
                 continue
             yield self._events_of(r, owner, report)

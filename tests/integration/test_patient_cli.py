@@ -1,0 +1,113 @@
+"""``cra index patients`` and ``cra patient ...`` as a user runs them, on real Synthea records."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_cli import cra
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> tuple[Path, list[dict[str, str]]]:
+    root = tmp_path_factory.mktemp("patients")
+    files = sorted((shared_data / "synthea-r4").glob("*.json"))[:4]
+    for f in files:
+        shutil.copy(f, root / f.name)
+    (root / "broken.json").write_text('{"resourceType": "Bundle", "entry": [')
+    data = tmp_path_factory.mktemp("patient-data")
+    run = cra(data, "index", "patients", str(root), "--json")
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert report["patients"] == 4 and report["files_read"] == 4 and report["events_written"] > 500
+    assert report["skipped_by_type"].get("Claim", 0) > 0
+    assert [Path(s["source"]).name for s in report["files_skipped"]] == ["broken.json"]
+    listing = cra(data, "patient", "list", "--json")
+    assert listing.returncode == 0, listing.stderr
+    patients = json.loads(listing.stdout)
+    assert len(patients) == 4 and all(p["gender"] in ("male", "female") for p in patients)
+    return data, patients
+
+
+def test_summary_json_has_the_documented_keys(indexed: tuple[Path, list[dict[str, str]]]) -> None:
+    data, patients = indexed
+    pid = patients[0]["patient_id"]
+    run = cra(data, "patient", "summary", pid, "--json")
+    assert run.returncode == 0, run.stderr
+    s = json.loads(run.stdout)
+    for key in (
+        "patient_id",
+        "age",
+        "sex",
+        "as_of",
+        "problems",
+        "medications",
+        "allergies",
+        "latest",
+        "trends",
+        "flags",
+    ):
+        assert key in s
+    assert s["patient_id"] == pid and s["sex"] == patients[0]["gender"]
+    assert s["latest"], "Synthea records carry vitals"
+    for fact in s["latest"].values():
+        assert fact["cite"] and fact["date"]
+
+
+def test_as_of_goes_back_in_time(indexed: tuple[Path, list[dict[str, str]]]) -> None:
+    data, patients = indexed
+    pid = patients[0]["patient_id"]
+    now = json.loads(cra(data, "patient", "summary", pid, "--json").stdout)
+    born = int(patients[0]["birth_date"][:4])
+    then = json.loads(cra(data, "patient", "summary", pid, "--as-of", f"{born + 20}-06-30", "--json").stdout)
+    assert then["as_of"] == f"{born + 20}-06-30" and then["age"] in (19, 20)
+    assert all(f["date"][:10] <= then["as_of"] for f in then["latest"].values())
+    assert now["age"] is None or now["age"] >= then["age"]
+
+
+def test_search_stays_inside_the_patient_and_window(indexed: tuple[Path, list[dict[str, str]]]) -> None:
+    data, patients = indexed
+    pid = patients[1]["patient_id"]
+    run = cra(data, "patient", "search", pid, "blood pressure", "-k", "20", "--since", "2010-01-01",
+              "--types", "Observation", "--json")  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    hits = json.loads(run.stdout)["hits"]
+    assert hits
+    for h in hits:
+        assert (
+            h["patient_id"] == pid and h["resource_type"] == "Observation" and h["date"][:10] >= "2010-01-01"
+        )
+        for key in ("patient_id", "resource_type", "resource_id", "date", "text", "score"):
+            assert key in h
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("patient", "summary", "no-such-patient"), "no record for patient"),
+        (("patient", "summary", "x", "--as-of", "yesterday"), "--as-of"),
+        (("patient", "search", "x", "q", "--since", "someday"), "--since"),
+    ],
+)
+def test_bad_input(indexed: tuple[Path, list[dict[str, str]]], args: tuple[str, ...], needle: str) -> None:
+    data, _ = indexed
+    run = cra(data, *args)
+    assert run.returncode == 2 and needle in run.stderr and "Traceback" not in run.stderr
+
+
+def test_delete_is_the_last_word(indexed: tuple[Path, list[dict[str, str]]]) -> None:
+    data, patients = indexed
+    pid = patients[-1]["patient_id"]
+    run = cra(data, "patient", "delete", pid, "--json")
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["deleted"] > 100
+    assert cra(data, "patient", "summary", pid).returncode == 2
+    again = json.loads(cra(data, "patient", "delete", pid, "--json").stdout)
+    assert again["deleted"] == 0
+    remaining = json.loads(cra(data, "patient", "list", "--json").stdout)
+    assert pid not in {p["patient_id"] for p in remaining} and len(remaining) == 3
