@@ -148,6 +148,13 @@ def summary(
     _print_summary(result)
 
 
+def _show(value: Any) -> str:
+    """A measured value the way a chart shows it (the JSON keeps full precision)."""
+    if isinstance(value, float):
+        return f"{value:.1f}" if abs(value) >= 10 else f"{value:.2f}"
+    return str(value)
+
+
 def _print_summary(s: dict[str, Any]) -> None:
     out.print(
         f"[bold]Patient {s['patient_id']}[/]  age {s.get('age')}  sex {s.get('sex')}  as of {s.get('as_of')}"
@@ -166,7 +173,7 @@ def _print_summary(s: dict[str, Any]) -> None:
         slope = t.get("change_per_year")
         slope_text = f"{slope:+.2f}/yr" if isinstance(slope, int | float) else "n/a"
         out.print(
-            f"  - {t.get('display')}: last {last.get('value')} {t.get('unit')} on {str(last.get('date'))[:10]}, "
+            f"  - {t.get('display')}: last {_show(last.get('value'))} {t.get('unit')} on {str(last.get('date'))[:10]}, "
             f"{slope_text}, {t.get('direction')}",
             highlight=False,
         )
@@ -175,6 +182,7 @@ def _print_summary(s: dict[str, Any]) -> None:
         out.print(
             f"  - [{f.get('severity')}] {f.get('summary')} (source: {f.get('threshold_source')})",
             highlight=False,
+            markup=False,
         )
 
 
