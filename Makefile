@@ -64,7 +64,8 @@ typecheck: $(STAMP) ## mypy
 
 bench: $(STAMP) ## Benchmarks (guidelines and patients); writes reports/bench/
 	$(BIN)/python -m evals.bench --out reports/bench
-	$(BIN)/python -m evals.bench_patients --out reports/bench --patients 1000
+	$(BIN)/python -m evals.bench_patients --out reports/bench --patients 1000 \
+		$$(test -d ../shared/data/synthea-r4 && echo --base-dir ../shared/data/synthea-r4)
 
 eval: $(STAMP) ## Fast evaluation subsets with their regression gates
 	$(BIN)/cra eval retrieval-pubmedqa --out reports/eval --gate

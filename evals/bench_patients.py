@@ -92,10 +92,20 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--seed", type=int, default=20261129)
     parser.add_argument("--no-validate", action="store_true")
+    parser.add_argument("--base-dir", type=Path, default=None, help="Use these FHIR Bundles as the base set.")
+    parser.add_argument(
+        "--search-events",
+        type=int,
+        default=1_000_000,
+        help="Grow the store to this many events for searches.",
+    )
     args = parser.parse_args(argv)
     settings = Settings()
     dense, sparse = make_dense_encoder(settings), Bm25SparseEncoder()
-    base = base_patients(settings.data_dir / "bench-cache", args.base, args.seed)
+    if args.base_dir is not None:
+        base = sorted(args.base_dir.glob("*.json"))
+    else:
+        base = base_patients(settings.data_dir / "bench-cache", args.base, args.seed)
     copies = max(1, -(-args.patients // len(base)))
     result: dict[str, Any] = {
         "environment": environment(),
@@ -107,15 +117,19 @@ def main(argv: list[str] | None = None) -> None:
         indexer = PatientIndexer(store, dense, sparse, validate=not args.no_validate)
         total = PatientReport()
         step = max(1, 100 // len(base))
-        for start in range(0, copies, step):  # a hundred patients' files on disk at a time
-            folder = Path(tmp) / f"batch{start}"
-            write_copies(base, start, min(copies, start + step), folder)
-            _add(total, indexer.index([str(folder)]))
-            shutil.rmtree(folder)
-            print(
-                f"{len(total.patients)} patients, {total.events_total} events, {total.seconds:.0f} s",
-                flush=True,
-            )
+
+        def ingest(first: int, last: int) -> None:
+            for start in range(first, last, step):  # about a hundred patients' files on disk at a time
+                folder = Path(tmp) / f"batch{start}"
+                write_copies(base, start, min(last, start + step), folder)
+                _add(total, indexer.index([str(folder)]))
+                shutil.rmtree(folder)
+                print(
+                    f"{len(total.patients)} patients, {total.events_total} events, {total.seconds:.0f} s",
+                    flush=True,
+                )
+
+        ingest(0, copies)
         t0 = time.perf_counter()
         store.optimize("patients")
         optimize_s = time.perf_counter() - t0
@@ -143,6 +157,12 @@ def main(argv: list[str] | None = None) -> None:
             "goal_peak_rss_mb": 4096,
         }
         print(json.dumps(result["ingest"]), flush=True)
+        # Scale the store up for the search measurement (ingest figures above are for the target count).
+        if total.events_total < args.search_events:
+            per_copy = max(1, total.events_total // copies)
+            more = -(-(args.search_events - total.events_total) // per_copy)
+            ingest(copies, copies + more)
+            store.optimize("patients")
         search = PatientSearch(store, dense, sparse)
         pids = sorted(total.patients)[:: max(1, len(total.patients) // 100)][:100]
         try:
