@@ -20,6 +20,8 @@ from patient_index.events import patient_ref
 __all__ = ["SourceItem", "bundle_aliases", "expand_patient_paths", "iter_resources", "owner_of"]
 
 _SUFFIXES = (".json", ".ndjson", ".jsonl")
+# Bundles up to this size are parsed whole; larger ones are streamed entry by entry.
+_LOAD_WHOLE_BYTES = 32_000_000
 
 
 @dataclass
@@ -127,6 +129,26 @@ def _iter_bundle(path: Path) -> Iterator[SourceItem]:
             yield SourceItem(f"entry[{i}]", r, full_url=str(entry.get("fullUrl") or ""))
 
 
+def _iter_loaded_bundle(path: Path) -> Iterator[SourceItem]:
+    """A small Bundle parsed in one go (the C JSON parser is several times faster than streaming)."""
+    try:
+        bundle = json.loads(path.read_bytes())
+    except ValueError as exc:
+        raise ValueError(f"invalid JSON ({exc})") from exc
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        kind = bundle.get("resourceType") if isinstance(bundle, dict) else type(bundle).__name__
+        raise ValueError(
+            f"not a FHIR Bundle or NDJSON file (resourceType {kind!r}); "
+            "give Bundles (transaction, collection, searchset) or Bulk Data NDJSON"
+        )
+    for i, entry in enumerate(bundle.get("entry") or []):
+        r = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(r, dict) or not isinstance(r.get("resourceType"), str):
+            yield SourceItem(f"entry[{i}]", None, "entry without a FHIR resource")
+            continue
+        yield SourceItem(f"entry[{i}]", r, full_url=str(entry.get("fullUrl") or ""))
+
+
 def iter_resources(path: Path) -> Iterator[SourceItem]:
     """Every resource in a Bundle or NDJSON file, in file order.
 
@@ -134,6 +156,9 @@ def iter_resources(path: Path) -> Iterator[SourceItem]:
     """
     if _is_ndjson(path):
         yield from _iter_ndjson(path)
+        return
+    if path.stat().st_size <= _LOAD_WHOLE_BYTES:
+        yield from _iter_loaded_bundle(path)
         return
     try:
         yield from _iter_bundle(path)
