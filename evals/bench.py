@@ -11,7 +11,6 @@ import gc
 import json
 import random
 import resource
-import statistics
 import tempfile
 import time
 import uuid
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 import psutil
 
+from evals.metrics import latency_percentiles
 from evals.report import environment, markdown_table
 from evals.retrieval_suites import load_guideline_questions
 from guidelines_index.chunking import embed_text
@@ -44,16 +44,6 @@ def _rss_mb() -> float:
 
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3  # kB on Linux
-
-
-def _pcts(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    return {
-        "p50_ms": round(statistics.median(ordered) * 1000, 3),
-        "p95_ms": round(p95 * 1000, 3),
-        "n": len(ordered),
-    }
 
 
 Base = list[tuple[list[float], SparseVec, dict[str, Any]]]
@@ -160,9 +150,9 @@ def _measure(
         )
 
     return {
-        "hybrid": _pcts(_time_queries(plain, nq)),
-        "hybrid_filtered": _pcts(_time_queries(filtered, nq)),
-        "hybrid_filtered_with_embedding": _pcts(_time_queries(embedded, nq)),
+        "hybrid": latency_percentiles(_time_queries(plain, nq)),
+        "hybrid_filtered": latency_percentiles(_time_queries(filtered, nq)),
+        "hybrid_filtered_with_embedding": latency_percentiles(_time_queries(embedded, nq)),
     }
 
 

@@ -14,7 +14,6 @@ import json
 import re
 import resource
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from evals.metrics import latency_percentiles
 from evals.report import environment, markdown_table
 from patient_index.indexer import PatientIndexer, PatientReport
 from retrieval.edge_store import EdgeStore
@@ -35,16 +35,6 @@ __all__ = ["main"]
 
 _UUID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _BILLING = {"Claim", "ExplanationOfBenefit"}
-
-
-def _pcts(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    return {
-        "p50_ms": round(statistics.median(ordered) * 1000, 3),
-        "p95_ms": round(p95 * 1000, 3),
-        "n": len(ordered),
-    }
 
 
 def base_patients(cache: Path, count: int, seed: int) -> list[Path]:
@@ -173,7 +163,7 @@ def main(argv: list[str] | None = None) -> None:
                 t0 = time.perf_counter()
                 build_summary(list(search.events(pid, patient_filter(pid, types=SUMMARY_TYPES))))
                 samples.append(time.perf_counter() - t0)
-            result["summary"] = {**_pcts(samples), "goal_p50_ms": 50}
+            result["summary"] = {**latency_percentiles(samples), "goal_p50_ms": 50}
         except ImportError:
             result["summary"] = {"skipped": "patient_index.summary not available"}
         queries = [
@@ -192,7 +182,11 @@ def main(argv: list[str] | None = None) -> None:
             store.search_hybrid("patients", qd[j], qs[j], limit=10, where=patient_filter(pid))
             samples.append(time.perf_counter() - t0)
         events_in_store = store.count("patients")
-        result["search"] = {**_pcts(samples), "events_in_store": events_in_store, "goal_p50_ms": 10}
+        result["search"] = {
+            **latency_percentiles(samples),
+            "events_in_store": events_in_store,
+            "goal_p50_ms": 10,
+        }
         n_patients = store.count("patients", Filter(must=(Equals("resource_type", "Patient"),)))
         result["search"]["patients_in_store"] = n_patients
         store.close()

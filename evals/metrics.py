@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 
-__all__ = ["mrr", "ndcg_at", "recall_at", "summarize_ranks"]
+__all__ = ["latency_percentiles", "mrr", "ndcg_at", "recall_at", "summarize_ranks"]
 
 
 def recall_at(ranks: Sequence[int | None], k: int) -> float:
@@ -36,4 +37,15 @@ def summarize_ranks(ranks: Sequence[int | None]) -> dict[str, float]:
         "mrr": round(mrr(ranks), 4),
         "ndcg@10": round(ndcg_at(ranks, 10), 4),
         "n": len(ranks),
+    }
+
+
+def latency_percentiles(samples: Sequence[float]) -> dict[str, float]:
+    """p50 and p95 in milliseconds of durations given in seconds (nearest-rank p95)."""
+    ordered = sorted(samples)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return {
+        "p50_ms": round(statistics.median(ordered) * 1000, 3),
+        "p95_ms": round(p95 * 1000, 3),
+        "n": len(ordered),
     }

@@ -183,7 +183,7 @@ class EdgeStore:
                 qe.Point(
                     uuid.UUID(p.id),
                     {
-                        spec.dense_name: list(p.dense),
+                        spec.dense_name: p.dense,  # already a list: no copy per point
                         spec.sparse_name: qe.SparseVector(indices=p.sparse.indices, values=p.sparse.values),
                     },
                     p.payload,

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -32,6 +32,7 @@ app = typer.Typer(
 index_app = typer.Typer(help="Index documents into Qdrant.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
 
+T = TypeVar("T")
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
@@ -97,6 +98,15 @@ def _progress_fn(enabled: bool) -> tuple[Any, Any]:
     return progress, update
 
 
+def run_with_progress(job: Callable[[Any], T], *, enabled: bool) -> T:
+    """Run ``job(update)`` with a progress bar on a terminal (``update`` is ``None`` elsewhere)."""
+    progress, update = _progress_fn(enabled and err.is_terminal)
+    if progress is None:
+        return job(None)
+    with progress:
+        return job(update)
+
+
 @index_app.command("guidelines")
 def index_guidelines(
     ctx: typer.Context,
@@ -127,12 +137,7 @@ def index_guidelines(
             target_words=deps.settings.chunk_words,
             max_file_bytes=int(deps.settings.max_file_mb * 1e6),
         )
-        progress, update = _progress_fn(err.is_terminal and not as_json)
-        if progress is not None:
-            with progress:
-                report = indexer.index(targets, update)
-        else:
-            report = indexer.index(targets)
+        report = run_with_progress(lambda update: indexer.index(targets, update), enabled=not as_json)
     if as_json:
         out.print_json(json.dumps(report.as_json()))
     else:

@@ -11,7 +11,7 @@ import typer
 
 from patient_index.events import parse_date
 from retrieval.patients import SUMMARY_TYPES, patient_filter, patient_hit_json
-from service.cli import _deps, _progress_fn, app, err, fail, index_app, out, user_errors
+from service.cli import _deps, app, fail, index_app, out, run_with_progress, user_errors
 
 __all__ = ["patient_app"]
 
@@ -44,12 +44,7 @@ def index_patients(
             collection=deps.settings.patient_collection,
             validate=validate,
         )
-        progress, update = _progress_fn(err.is_terminal and not as_json)
-        if progress is not None:
-            with progress:
-                report = indexer.index(paths, update)
-        else:
-            report = indexer.index(paths)
+        report = run_with_progress(lambda update: indexer.index(paths, update), enabled=not as_json)
     data = report.as_json()
     if as_json:
         sys.stdout.write(json.dumps(data, indent=2) + "\n")

@@ -20,3 +20,11 @@ def test_empty_and_summary() -> None:
     assert recall_at([], 5) == 0.0 and mrr([]) == 0.0 and ndcg_at([], 10) == 0.0
     row = summarize_ranks([1, 1, 3])
     assert row["r@1"] == pytest.approx(0.6667, abs=1e-4) and row["n"] == 3 and row["r@5"] == 1.0
+
+
+def test_latency_percentiles_in_milliseconds() -> None:
+    from evals.metrics import latency_percentiles
+
+    row = latency_percentiles([0.001 * i for i in range(1, 101)])  # 1..100 ms
+    assert row["n"] == 100 and row["p50_ms"] == pytest.approx(50.5) and row["p95_ms"] == pytest.approx(95.0)
+    assert latency_percentiles([0.002])["p95_ms"] == pytest.approx(2.0)
