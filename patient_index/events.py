@@ -11,6 +11,7 @@ import base64
 import html
 import re
 import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -273,6 +274,146 @@ def _chunks(text: str, words: int = _NOTE_WORDS) -> list[str]:
     return out
 
 
+def _encounter(e: Event, r: dict[str, Any]) -> None:
+    """Fill ``e`` from a Encounter."""
+    cls = r.get("class") or {}
+    system, code, display = _first_coding(r.get("type"))
+    e.update(code_system=system, code=code, display=display, category=str(cls.get("code", "")))
+    _dated(e, r.get("period"))
+    e["end_date"] = parse_date((r.get("period") or {}).get("end"))[0] or None
+    reason = _first_coding(r.get("reasonCode"))[2]
+    e["text"] = f"{e['date'][:10]} Encounter ({e['category']}): {display}" + (
+        f"; reason: {reason}" if reason else ""
+    )
+
+
+def _condition(e: Event, r: dict[str, Any]) -> None:
+    """Fill ``e`` from a Condition."""
+    e.update(zip(("code_system", "code", "display"), _coding(r.get("code")), strict=True))
+    e["category"] = _first_coding(r.get("category"))[1]
+    _dated(e, r.get("onsetDateTime"), r.get("onsetPeriod"), r.get("recordedDate"))
+    e["end_date"] = parse_date(r.get("abatementDateTime"))[0] or None
+    since = f"since {e['date'][:10]}" if e["date"] else "onset unknown"
+    ended = f", resolved {e['end_date'][:10]}" if e["end_date"] else ""
+    e["text"] = (
+        f"{e['date'][:10]} Condition: {e['display']} ({e['status'] or 'status unknown'}, {since}{ended})"
+    )
+
+
+def _medication(e: Event, r: dict[str, Any]) -> None:
+    """Fill ``e`` from a MedicationRequest or MedicationStatement."""
+    med = r.get("medicationCodeableConcept")
+    e.update(zip(("code_system", "code", "display"), _coding(med), strict=True))
+    if not e["display"] and isinstance(r.get("medicationReference"), dict):
+        e["display"] = str(r["medicationReference"].get("display", ""))
+    _dated(
+        e,
+        r.get("authoredOn"),
+        r.get("effectiveDateTime"),
+        r.get("effectivePeriod"),
+        r.get("dateAsserted"),
+    )
+    period = r.get("effectivePeriod") or ((r.get("dispenseRequest") or {}).get("validityPeriod")) or {}
+    e["end_date"] = parse_date(period.get("end"))[0] or None
+    dosage = [
+        d.get("text") for d in r.get("dosageInstruction") or r.get("dosage") or [] if isinstance(d, dict)
+    ]
+    dose = f"; {dosage[0]}" if dosage and dosage[0] else ""
+    e["text"] = f"{e['date'][:10]} Medication: {e['display']} ({e['status']}){dose}"
+
+
+def _procedure(e: Event, r: dict[str, Any]) -> None:
+    """Fill ``e`` from a Procedure."""
+    e.update(zip(("code_system", "code", "display"), _coding(r.get("code")), strict=True))
+    _dated(e, r.get("performedDateTime"), r.get("performedPeriod"))
+    e["end_date"] = parse_date((r.get("performedPeriod") or {}).get("end"))[0] or None
+    e["text"] = f"{e['date'][:10]} Procedure: {e['display']} ({e['status']})"
+
+
+def _immunization(e: Event, r: dict[str, Any]) -> None:
+    """Fill ``e`` from a Immunization."""
+    e.update(zip(("code_system", "code", "display"), _coding(r.get("vaccineCode")), strict=True))
+    _dated(e, r.get("occurrenceDateTime"), r.get("occurrenceString"), r.get("recorded"))
+    e["text"] = f"{e['date'][:10]} Immunization: {e['display']} ({e['status']})"
+
+
+def _allergy_intolerance(e: Event, r: dict[str, Any]) -> None:
+    """Fill ``e`` from a AllergyIntolerance."""
+    e.update(zip(("code_system", "code", "display"), _coding(r.get("code")), strict=True))
+    e["category"] = ",".join(str(c) for c in r.get("category") or [])
+    _dated(e, r.get("onsetDateTime"), r.get("recordedDate"), r.get("assertedDate"))
+    reactions = [
+        _first_coding(m)[2]
+        for rx in r.get("reaction") or []
+        if isinstance(rx, dict)
+        for m in rx.get("manifestation") or []
+    ]
+    crit = r.get("criticality")
+    e["text"] = (
+        f"{e['date'][:10]} Allergy: {e['display']} ({e['status'] or 'status unknown'}"
+        + (f", criticality {crit}" if crit else "")
+        + (f"; reactions: {', '.join(x for x in reactions if x)}" if any(reactions) else "")
+        + ")"
+    )
+
+
+def _diagnostic_report(e: Event, r: dict[str, Any]) -> None:
+    """Fill ``e`` from a DiagnosticReport."""
+    e.update(zip(("code_system", "code", "display"), _coding(r.get("code")), strict=True))
+    e["category"] = _first_coding(r.get("category"))[1]
+    _dated(e, r.get("effectiveDateTime"), r.get("effectivePeriod"), r.get("issued"))
+    conclusion = str(r.get("conclusion") or "")
+    coded = [_coding(c)[2] for c in r.get("conclusionCode") or []]
+    e["value"] = conclusion or ("; ".join(x for x in coded if x) or None)
+    e["text"] = f"{e['date'][:10]} Report: {e['display']}" + (
+        f"; conclusion: {e['value']}" if e["value"] else ""
+    )
+
+
+def _care_plan(e: Event, r: dict[str, Any]) -> None:
+    """Fill ``e`` from a CarePlan."""
+    e.update(zip(("code_system", "code", "display"), _first_coding(r.get("category")), strict=True))
+    _dated(e, r.get("period"), r.get("created"))
+    e["end_date"] = parse_date((r.get("period") or {}).get("end"))[0] or None
+    acts = [
+        _coding((a.get("detail") or {}).get("code"))[2]
+        for a in r.get("activity") or []
+        if isinstance(a, dict)
+    ]
+    e["text"] = f"{e['date'][:10]} Care plan: {e['display']} ({e['status']})" + (
+        f"; activities: {', '.join(a for a in acts if a)}" if any(acts) else ""
+    )
+
+
+def _imaging_study(e: Event, r: dict[str, Any]) -> None:
+    """Fill ``e`` from a ImagingStudy."""
+    modalities = [m.get("code", "") for m in r.get("modality") or [] if isinstance(m, dict)]
+    series = [s for s in r.get("series") or [] if isinstance(s, dict)]
+    if not modalities:
+        modalities = [str((s.get("modality") or {}).get("code", "")) for s in series]
+    sites = [str((s.get("bodySite") or {}).get("display", "")) for s in series]
+    e.update(display=f"Imaging {'/'.join(m for m in modalities if m)}".strip(), category="imaging")
+    e["code"] = ",".join(m for m in modalities if m)
+    _dated(e, r.get("started"))
+    e["text"] = f"{e['date'][:10]} Imaging study: {e['display']}" + (
+        f" of {', '.join(s for s in sites if s)}" if any(sites) else ""
+    )
+
+
+_FILLERS: dict[str, Callable[[Event, dict[str, Any]], None]] = {
+    "Encounter": _encounter,
+    "Condition": _condition,
+    "MedicationRequest": _medication,
+    "MedicationStatement": _medication,
+    "Procedure": _procedure,
+    "Immunization": _immunization,
+    "AllergyIntolerance": _allergy_intolerance,
+    "DiagnosticReport": _diagnostic_report,
+    "CarePlan": _care_plan,
+    "ImagingStudy": _imaging_study,
+}
+
+
 def resource_events(r: dict[str, Any], patient_id: str) -> list[Event]:
     """Events of one clinical resource that belongs to ``patient_id``."""
     rtype = r["resourceType"]
@@ -298,107 +439,10 @@ def resource_events(r: dict[str, Any], patient_id: str) -> list[Event]:
             f", died {e['deceased_date'][:10]}" if e["deceased_date"] else ""
         )
         return [e]
-    if rtype == "Encounter":
-        cls = r.get("class") or {}
-        system, code, display = _first_coding(r.get("type"))
-        e.update(code_system=system, code=code, display=display, category=str(cls.get("code", "")))
-        _dated(e, r.get("period"))
-        e["end_date"] = parse_date((r.get("period") or {}).get("end"))[0] or None
-        reason = _first_coding(r.get("reasonCode"))[2]
-        e["text"] = f"{e['date'][:10]} Encounter ({e['category']}): {display}" + (
-            f"; reason: {reason}" if reason else ""
-        )
-    elif rtype == "Condition":
-        e.update(zip(("code_system", "code", "display"), _coding(r.get("code")), strict=True))
-        e["category"] = _first_coding(r.get("category"))[1]
-        _dated(e, r.get("onsetDateTime"), r.get("onsetPeriod"), r.get("recordedDate"))
-        e["end_date"] = parse_date(r.get("abatementDateTime"))[0] or None
-        since = f"since {e['date'][:10]}" if e["date"] else "onset unknown"
-        ended = f", resolved {e['end_date'][:10]}" if e["end_date"] else ""
-        e["text"] = (
-            f"{e['date'][:10]} Condition: {e['display']} ({e['status'] or 'status unknown'}, {since}{ended})"
-        )
-    elif rtype in ("MedicationRequest", "MedicationStatement"):
-        med = r.get("medicationCodeableConcept")
-        e.update(zip(("code_system", "code", "display"), _coding(med), strict=True))
-        if not e["display"] and isinstance(r.get("medicationReference"), dict):
-            e["display"] = str(r["medicationReference"].get("display", ""))
-        _dated(
-            e,
-            r.get("authoredOn"),
-            r.get("effectiveDateTime"),
-            r.get("effectivePeriod"),
-            r.get("dateAsserted"),
-        )
-        period = r.get("effectivePeriod") or ((r.get("dispenseRequest") or {}).get("validityPeriod")) or {}
-        e["end_date"] = parse_date(period.get("end"))[0] or None
-        dosage = [
-            d.get("text") for d in r.get("dosageInstruction") or r.get("dosage") or [] if isinstance(d, dict)
-        ]
-        dose = f"; {dosage[0]}" if dosage and dosage[0] else ""
-        e["text"] = f"{e['date'][:10]} Medication: {e['display']} ({e['status']}){dose}"
-    elif rtype == "Procedure":
-        e.update(zip(("code_system", "code", "display"), _coding(r.get("code")), strict=True))
-        _dated(e, r.get("performedDateTime"), r.get("performedPeriod"))
-        e["end_date"] = parse_date((r.get("performedPeriod") or {}).get("end"))[0] or None
-        e["text"] = f"{e['date'][:10]} Procedure: {e['display']} ({e['status']})"
-    elif rtype == "Immunization":
-        e.update(zip(("code_system", "code", "display"), _coding(r.get("vaccineCode")), strict=True))
-        _dated(e, r.get("occurrenceDateTime"), r.get("occurrenceString"), r.get("recorded"))
-        e["text"] = f"{e['date'][:10]} Immunization: {e['display']} ({e['status']})"
-    elif rtype == "AllergyIntolerance":
-        e.update(zip(("code_system", "code", "display"), _coding(r.get("code")), strict=True))
-        e["category"] = ",".join(str(c) for c in r.get("category") or [])
-        _dated(e, r.get("onsetDateTime"), r.get("recordedDate"), r.get("assertedDate"))
-        reactions = [
-            _first_coding(m)[2]
-            for rx in r.get("reaction") or []
-            if isinstance(rx, dict)
-            for m in rx.get("manifestation") or []
-        ]
-        crit = r.get("criticality")
-        e["text"] = (
-            f"{e['date'][:10]} Allergy: {e['display']} ({e['status'] or 'status unknown'}"
-            + (f", criticality {crit}" if crit else "")
-            + (f"; reactions: {', '.join(x for x in reactions if x)}" if any(reactions) else "")
-            + ")"
-        )
-    elif rtype == "DiagnosticReport":
-        e.update(zip(("code_system", "code", "display"), _coding(r.get("code")), strict=True))
-        e["category"] = _first_coding(r.get("category"))[1]
-        _dated(e, r.get("effectiveDateTime"), r.get("effectivePeriod"), r.get("issued"))
-        conclusion = str(r.get("conclusion") or "")
-        coded = [_coding(c)[2] for c in r.get("conclusionCode") or []]
-        e["value"] = conclusion or ("; ".join(x for x in coded if x) or None)
-        e["text"] = f"{e['date'][:10]} Report: {e['display']}" + (
-            f"; conclusion: {e['value']}" if e["value"] else ""
-        )
-    elif rtype == "CarePlan":
-        e.update(zip(("code_system", "code", "display"), _first_coding(r.get("category")), strict=True))
-        _dated(e, r.get("period"), r.get("created"))
-        e["end_date"] = parse_date((r.get("period") or {}).get("end"))[0] or None
-        acts = [
-            _coding((a.get("detail") or {}).get("code"))[2]
-            for a in r.get("activity") or []
-            if isinstance(a, dict)
-        ]
-        e["text"] = f"{e['date'][:10]} Care plan: {e['display']} ({e['status']})" + (
-            f"; activities: {', '.join(a for a in acts if a)}" if any(acts) else ""
-        )
-    elif rtype == "ImagingStudy":
-        modalities = [m.get("code", "") for m in r.get("modality") or [] if isinstance(m, dict)]
-        series = [s for s in r.get("series") or [] if isinstance(s, dict)]
-        if not modalities:
-            modalities = [str((s.get("modality") or {}).get("code", "")) for s in series]
-        sites = [str((s.get("bodySite") or {}).get("display", "")) for s in series]
-        e.update(display=f"Imaging {'/'.join(m for m in modalities if m)}".strip(), category="imaging")
-        e["code"] = ",".join(m for m in modalities if m)
-        _dated(e, r.get("started"))
-        e["text"] = f"{e['date'][:10]} Imaging study: {e['display']}" + (
-            f" of {', '.join(s for s in sites if s)}" if any(sites) else ""
-        )
-    else:
+    fill = _FILLERS.get(rtype)
+    if fill is None:
         return []
+    fill(e, r)
     return [e]
 
 
