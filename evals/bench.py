@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import psutil
+from rich.console import Console
 
 from evals.metrics import latency_percentiles
 from evals.report import environment, markdown_table
@@ -36,6 +37,8 @@ from retrieval.store import VectorStore
 from retrieval.types import Filter, PointRecord, SparseVec
 
 __all__ = ["main"]
+
+console = Console(soft_wrap=True, highlight=False, markup=False)
 
 
 def _rss_mb() -> float:
@@ -191,7 +194,7 @@ def bench_search(
                 row.update(_measure(store, questions, q_dense, q_sparse, where, nq, dense, sparse))
                 row.update(rss_delta_mb=round(rss1 - rss0, 1), peak_rss_mb=round(_peak_rss_mb(), 1))
                 rows.append(row)
-                print(json.dumps(row), flush=True)
+                console.print(json.dumps(row))
                 store.close()
                 del store
     return rows
@@ -260,13 +263,13 @@ def main(argv: list[str] | None = None) -> None:
     sparse = Bm25SparseEncoder()
     result: dict[str, Any] = {"environment": environment()}
     result["ingestion"], base = bench_ingestion(dense, sparse, settings)
-    print(json.dumps(result["ingestion"]), flush=True)
+    console.print(json.dumps(result["ingestion"]))
     scales = [int(s) for s in args.scales.split(",")]
     result["search"] = bench_search(dense, sparse, base, scales, args.local_max)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench.json").write_text(json.dumps(result, indent=2))
     (args.out / "bench.md").write_text(_markdown(result))
-    print((args.out / "bench.md").read_text())
+    console.print((args.out / "bench.md").read_text())
 
 
 if __name__ == "__main__":

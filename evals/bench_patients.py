@@ -22,6 +22,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+
 from evals.metrics import latency_percentiles
 from evals.report import environment, markdown_table
 from patient_index.indexer import PatientIndexer, PatientReport
@@ -32,6 +34,8 @@ from retrieval.settings import Settings
 from retrieval.types import Equals, Filter
 
 __all__ = ["main"]
+
+console = Console(soft_wrap=True, highlight=False, markup=False)
 
 _UUID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _BILLING = {"Claim", "ExplanationOfBenefit"}
@@ -114,9 +118,8 @@ def main(argv: list[str] | None = None) -> None:
                 write_copies(base, start, min(last, start + step), folder)
                 _add(total, indexer.index([str(folder)]))
                 shutil.rmtree(folder)
-                print(
-                    f"{len(total.patients)} patients, {total.events_total} events, {total.seconds:.0f} s",
-                    flush=True,
+                console.print(
+                    f"{len(total.patients)} patients, {total.events_total} events, {total.seconds:.0f} s"
                 )
 
         ingest(0, copies)
@@ -146,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
             "goal_events_per_s": 3000,
             "goal_peak_rss_mb": 4096,
         }
-        print(json.dumps(result["ingest"]), flush=True)
+        console.print(json.dumps(result["ingest"]))
         # Scale the store up for the search measurement (ingest figures above are for the target count).
         if total.events_total < args.search_events:
             per_copy = max(1, total.events_total // copies)
@@ -199,7 +202,7 @@ def main(argv: list[str] | None = None) -> None:
           "\n## Patient search latency (hybrid, filtered by patient id in Qdrant, no query embedding)\n",
           markdown_table([result["search"]], list(result["search"].keys()))]  # fmt: skip
     (args.out / "bench_patients.md").write_text("\n".join(md))
-    print("\n".join(md))
+    console.print("\n".join(md))
 
 
 if __name__ == "__main__":

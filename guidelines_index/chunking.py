@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from guidelines_index.documents import ParsedDocument
+from retrieval.text import pack_by_words
 
 __all__ = ["Chunk", "chunk_document", "embed_text"]
 
@@ -109,20 +110,7 @@ def _blocks(body: str) -> list[tuple[str, bool]]:
 
 def _split_long(text: str, limit: int) -> list[str]:
     """Split an over-long non-table block at sentence or line boundaries."""
-    pieces = re.split(r"(?<=[.;!?])\s+|\n", text)
-    out: list[str] = []
-    cur: list[str] = []
-    n = 0
-    for piece in pieces:
-        words = len(piece.split())
-        if cur and n + words > limit:
-            out.append(" ".join(cur))
-            cur, n = [], 0
-        cur.append(piece)
-        n += words
-    if cur:
-        out.append(" ".join(cur))
-    return out
+    return pack_by_words(re.split(r"(?<=[.;!?])\s+|\n", text), limit)
 
 
 def _is_lead_in(body: str) -> bool:

@@ -17,6 +17,7 @@ from typing import Any
 
 from patient_index.model import Event, ReferenceRange
 from patient_index.units import normalize_quantity
+from retrieval.text import pack_by_words
 
 __all__ = [
     "BILLING_TYPES",
@@ -258,20 +259,13 @@ def _note_text(r: dict[str, Any]) -> str:
 
 def _chunks(text: str, words: int = _NOTE_WORDS) -> list[str]:
     paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", text) if p.strip()]
-    out: list[str] = []
-    cur: list[str] = []
-    n = 0
-    for para in paragraphs:
-        for sentence in re.split(r"(?<=[.!?])\s+", para) if len(para.split()) > words else [para]:
-            w = len(sentence.split())
-            if cur and n + w > words:
-                out.append(" ".join(cur))
-                cur, n = [], 0
-            cur.append(sentence)
-            n += w
-    if cur:
-        out.append(" ".join(cur))
-    return out
+    # Long paragraphs are offered sentence by sentence, short ones whole.
+    pieces = (
+        sentence
+        for para in paragraphs
+        for sentence in (re.split(r"(?<=[.!?])\s+", para) if len(para.split()) > words else [para])
+    )
+    return pack_by_words(pieces, words)
 
 
 def _encounter(e: Event, r: dict[str, Any]) -> None:
