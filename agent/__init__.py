@@ -1,0 +1,1 @@
+"""The clinical reasoning agent: a LangGraph graph over guideline and patient evidence."""

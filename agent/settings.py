@@ -1,0 +1,47 @@
+"""Settings of the agent: the LLM endpoint and the conversation store, on top of the retrieval settings."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from retrieval.settings import Settings
+
+__all__ = ["AgentSettings"]
+
+
+class AgentSettings(Settings):
+    """Everything ``Settings`` has, plus the LLM and the checkpointer; env vars keep the ``CRA_`` prefix."""
+
+    llm_base_url: str = Field(
+        default="",
+        description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1; empty means evidence mode.",
+    )
+    llm_model: str = Field(default="smollm2", description="Model name the server serves.")
+    llm_api_key: str = Field(default="", description="Bearer key for the LLM server, if it needs one.")
+    llm_timeout_s: float = Field(default=60.0, gt=0, description="Timeout of one LLM request.")
+    llm_connect_timeout_s: float = Field(default=3.0, gt=0, description="Connect timeout to the LLM server.")
+    llm_retries: int = Field(default=2, ge=0, le=10, description="Retries after a transient LLM failure.")
+    llm_backoff_s: float = Field(default=0.5, ge=0, description="First backoff; doubles at each retry.")
+    llm_max_tokens: int = Field(default=512, ge=16, le=32768, description="Most tokens one answer may use.")
+    llm_temperature: float = Field(default=0.0, ge=0, le=2)
+    llm_context_tokens: int = Field(
+        default=2048, ge=512, description="Context window of the served model (prompt + answer)."
+    )
+    llm_tokenizer: str = Field(
+        default="",
+        description="Tokenizer folder of the served model, for packing evidence; empty: a word-based estimate.",
+    )
+    checkpointer_url: str = Field(
+        default="",
+        description="Empty: SQLite under the data dir. postgresql://... uses LangGraph's Postgres checkpointer.",
+    )
+
+    @field_validator("llm_base_url", "checkpointer_url")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        return value.strip().rstrip("/")
+
+    @property
+    def threads_db(self):  # type: ignore[no-untyped-def]
+        """SQLite file holding conversation threads (the default checkpointer)."""
+        return self.data_dir / "threads.sqlite"
