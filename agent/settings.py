@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from pathlib import Path
+
 from pydantic import Field, field_validator
 
 from retrieval.settings import Settings
@@ -31,6 +35,23 @@ class AgentSettings(Settings):
         default="",
         description="Tokenizer folder of the served model, for packing evidence; empty: a word-based estimate.",
     )
+    # Serving side: `cra llm serve` starts vLLM with these; the agent itself only reads llm_base_url.
+    llm_venv: Path = Field(
+        default=Path(".venv-llm"),
+        description="Virtual environment holding vLLM (make llm-install); without it, a vllm on PATH.",
+    )
+    llm_model_path: str = Field(
+        default="",
+        description="Hugging Face model folder to serve; empty: SmolLM2-135M-Instruct converted into the data dir.",
+    )
+    llm_host: str = Field(default="127.0.0.1", description="Address the local vLLM server binds.")
+    llm_port: int = Field(default=8000, ge=1, le=65535, description="Port of the local vLLM server.")
+    llm_start_timeout_s: float = Field(
+        default=300.0, gt=0, description="How long to wait for the vLLM server to become healthy."
+    )
+    llm_kv_cache_gib: int = Field(
+        default=1, ge=1, description="KV cache of vLLM on CPU in GiB (VLLM_CPU_KVCACHE_SPACE)."
+    )
     checkpointer_url: str = Field(
         default="",
         description="Empty: SQLite under the data dir. postgresql://... uses LangGraph's Postgres checkpointer.",
@@ -42,6 +63,6 @@ class AgentSettings(Settings):
         return value.strip().rstrip("/")
 
     @property
-    def threads_db(self):  # type: ignore[no-untyped-def]
+    def threads_db(self) -> Path:
         """SQLite file holding conversation threads (the default checkpointer)."""
         return self.data_dir / "threads.sqlite"
