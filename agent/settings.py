@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pathlib import Path
-
 from pydantic import Field, field_validator
 
 from retrieval.settings import Settings

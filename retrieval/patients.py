@@ -103,10 +103,17 @@ class PatientSearch:
 
     def search(self, patient_id: str, query: str, *, k: int = 10, where: Filter | None = None) -> list[Hit]:
         """Top ``k`` events of ``patient_id`` for ``query``; ``where`` can only narrow the patient filter."""
+        if not query.strip():
+            return []
+        return self.search_encoded(patient_id, query, self.dense.encode_query(query), k=k, where=where)
+
+    def search_encoded(
+        self, patient_id: str, query: str, dense: Sequence[float], *, k: int = 10, where: Filter | None = None
+    ) -> list[Hit]:
+        """As :meth:`search`, with the query's dense vector computed already."""
         scope = patient_filter(patient_id).and_(where)
         if not query.strip():
             return []
-        dense = self.dense.encode_query(query)
         sparse = self.sparse.encode_query(query)
         if not sparse.indices:
             hits = self.store.search_dense(self.collection, dense, limit=k, where=scope)

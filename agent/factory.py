@@ -1,0 +1,44 @@
+"""Building an agent from settings and the retrieval objects the caller already holds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent.context import AgentContext
+from agent.guards import BasicInputGuard, BasicOutputGuard, InputGuard, OutputGuard
+from agent.llm import LLM, make_llm
+from agent.patients import StorePatientSource
+from agent.runner import Agent
+from agent.settings import AgentSettings
+from agent.tokens import token_counter
+from retrieval.embedders import DenseEncoder
+from retrieval.guidelines import GuidelineSearch
+from retrieval.patients import PatientSearch
+
+__all__ = ["make_agent"]
+
+
+def make_agent(
+    settings: AgentSettings,
+    *,
+    guidelines: GuidelineSearch,
+    patients: PatientSearch,
+    encoder: DenseEncoder,
+    checkpointer: Any = None,
+    llm: LLM | None = None,
+    input_guard: InputGuard | None = None,
+    output_guard: OutputGuard | None = None,
+) -> Agent:
+    """An ``Agent`` wired to the store; the LLM comes from settings unless one is given."""
+    context = AgentContext(
+        guidelines=guidelines,
+        patients=StorePatientSource(patients),
+        encoder=encoder,
+        llm=llm if llm is not None else make_llm(settings),
+        input_guard=input_guard or BasicInputGuard(),
+        output_guard=output_guard or BasicOutputGuard(),
+        count_tokens=token_counter(settings.llm_tokenizer),
+        context_tokens=settings.llm_context_tokens,
+        answer_tokens=settings.llm_max_tokens,
+    )
+    return Agent(context, checkpointer)

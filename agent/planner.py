@@ -1,0 +1,183 @@
+"""Planning the retrieval: guideline queries, patient facets, time window and filters, without an LLM.
+
+Deterministic rules keep the plan fast and explainable; each plan records why it chose what.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import date, timedelta
+from typing import Any
+
+__all__ = ["FACETS", "TYPE_HINTS", "facets_for", "is_follow_up", "make_plan", "time_window", "types_for"]
+
+# Watched series (primary LOINC code) and the words that make a question about them.
+FACETS: dict[str, tuple[str, ...]] = {
+    "4548-4": ("a1c", "hba1c", "glycated", "glycemic", "diabet", "metformin", "insulin", "sglt2", "glp-1"),
+    "2339-0": ("glucose", "sugar", "hypoglyc", "hyperglyc", "diabet", "insulin"),
+    "18262-6": ("ldl", "cholesterol", "lipid", "statin", "ascvd", "cardiovascular", "hyperlipid"),
+    "2093-3": ("cholesterol", "lipid", "statin", "hyperlipid"),
+    "33914-3": ("egfr", "kidney", "renal", "ckd", "nephro", "creatinine", "metformin", "albuminuria"),
+    "2160-0": ("creatinine", "kidney", "renal", "ckd"),
+    "8480-6": ("blood pressure", "hypertens", " bp", "antihypertensive", "lisinopril", "amlodipine"),
+    "8462-4": ("blood pressure", "hypertens", " bp", "antihypertensive"),
+    "39156-5": ("bmi", "obes", "overweight", "weight"),
+    "29463-7": ("weight", "obes"),
+}
+
+# Words that narrow the patient search to resource types.
+TYPE_HINTS: dict[str, tuple[str, ...]] = {
+    "medicat": ("MedicationRequest", "MedicationStatement"),
+    "prescri": ("MedicationRequest", "MedicationStatement"),
+    "allerg": ("AllergyIntolerance",),
+    "vaccin": ("Immunization",),
+    "immuniz": ("Immunization",),
+    "note": ("DocumentReference",),
+    "procedure": ("Procedure",),
+    "surger": ("Procedure",),
+    "imaging": ("ImagingStudy", "DiagnosticReport"),
+    "encounter": ("Encounter",),
+    "visit": ("Encounter",),
+}
+
+_ANAPHORA = re.compile(
+    r"\b(it|that|this|those|these|she|he|her|his|them|they|same|instead|also|what about)\b", re.I
+)
+_LAST = re.compile(r"\b(?:last|past|previous)\s+(\d{1,3})\s+(year|month|week|day)s?\b", re.I)
+_SINCE = re.compile(r"\bsince\s+(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?\b", re.I)
+_IN_YEAR = re.compile(r"\bin\s+(\d{4})\b", re.I)
+_TAG = re.compile(r"\s*\([^)]*\)\s*$")
+_FILLER = frozenset(
+    [
+        "what",
+        "should",
+        "i",
+        "do",
+        "about",
+        "her",
+        "his",
+        "their",
+        "the",
+        "patient",
+        "patients",
+        "this",
+        "with",
+        "for",
+        "is",
+        "are",
+        "a",
+        "an",
+        "and",
+        "of",
+        "to",
+        "in",
+        "on",
+        "how",
+        "can",
+        "we",
+        "me",
+        "my",
+        "your",
+        "does",
+        "do",
+        "any",
+        "there",
+        "be",
+    ]
+)
+_DAYS = {"year": 365.25, "month": 30.44, "week": 7.0, "day": 1.0}
+
+
+def _topic_words(question: str) -> list[str]:
+    """The question without pronouns and filler, for a guideline-style query."""
+    return [w for w in re.findall(r"[\w%.-]+", question) if w.lower().strip("?.") not in _FILLER]
+
+
+def facets_for(question: str) -> list[str]:
+    """Primary codes of the watched series the question mentions, in table order."""
+    low = f" {question.lower()} "
+    return [code for code, words in FACETS.items() if any(w in low for w in words)]
+
+
+def types_for(question: str) -> list[str]:
+    """Resource types the question points at (empty: every type)."""
+    low = question.lower()
+    found: dict[str, None] = {}
+    for stem, types in TYPE_HINTS.items():
+        if stem in low:
+            found.update(dict.fromkeys(types))
+    return list(found)
+
+
+def time_window(question: str, as_of: date) -> tuple[str | None, str | None]:
+    """``(since, until)`` ISO days from phrases like "last 2 years", "since 2019", "in 2021"."""
+    if m := _LAST.search(question):
+        days = int(m.group(1)) * _DAYS[m.group(2).lower()]
+        return (as_of - timedelta(days=round(days))).isoformat(), as_of.isoformat()
+    if m := _SINCE.search(question):
+        year, month, day = int(m.group(1)), int(m.group(2) or 1), int(m.group(3) or 1)
+        return date(year, month, day).isoformat(), None
+    if (m := _IN_YEAR.search(question)) and 1900 <= int(m.group(1)) <= as_of.year:
+        return f"{m.group(1)}-01-01", f"{m.group(1)}-12-31"
+    return None, None
+
+
+def is_follow_up(question: str, history: Sequence[dict[str, Any]]) -> bool:
+    """A question that leans on the previous turn: short, or pointing back with a pronoun."""
+    return bool(history) and (len(question.split()) <= 6 or bool(_ANAPHORA.search(question)))
+
+
+def make_plan(
+    question: str,
+    *,
+    history: Sequence[dict[str, Any]] = (),
+    summary: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The retrieval plan for one question.
+
+    Args:
+        question: The clinician's question.
+        history: Earlier turns of the thread (``question``/``answer`` dicts), oldest first.
+        summary: The patient's summary when the question is about a patient.
+
+    Returns:
+        ``guideline_queries``, ``guideline_filters`` (``KEY=VALUE`` strings), ``facets``,
+        ``patient_types``, ``since``, ``until``, ``follow_up`` and ``why`` (a list of reasons).
+    """
+    why: list[str] = []
+    follow_up = is_follow_up(question, history)
+    base = question.strip()
+    if follow_up:
+        base = f"{history[-1]['question']} {base}"
+        why.append("follow-up: the previous question joins the guideline query")
+    queries = [base]
+    facets = facets_for(base)
+    filters = ["superseded=false"]
+    since = until = None
+    if summary:
+        problems = [str(p["display"]) for p in summary.get("problems", [])]
+        related = [p for p in problems if facets and set(facets_for(p)) & set(facets)]
+        if related:
+            names = [_TAG.sub("", r).strip() for r in related[:3]]
+            queries.append(f"{' '.join(_topic_words(question))} {' '.join(names)}")
+            why.append(f"patient problems related to the question: {', '.join(related[:3])}")
+        if summary.get("age") is not None:
+            filters.append(f"age={summary['age']}")
+        if summary.get("sex") in ("female", "male"):
+            filters.append(f"sex={summary['sex']}")
+        since, until = time_window(question, date.fromisoformat(summary["as_of"]))
+        if since or until:
+            why.append(f"time window {since or '…'} to {until or '…'}")
+    if facets:
+        why.append(f"watched series: {', '.join(facets)}")
+    return {
+        "guideline_queries": queries,
+        "guideline_filters": filters,
+        "facets": facets,
+        "patient_types": types_for(question),
+        "since": since,
+        "until": until,
+        "follow_up": follow_up,
+        "why": why,
+    }
