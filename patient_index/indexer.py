@@ -9,6 +9,8 @@
 * Synthea-like records repeat the same display strings endlessly, so the dense vector is
   computed from what an event *is* (type, category, display) and cached per distinct text;
   the BM25 vector carries the full text with its values and dates.
+* Reading, validation and event mapping run in forked reader processes
+  (:mod:`patient_index.pipeline`) while this process embeds and writes.
 """
 
 from __future__ import annotations
@@ -16,16 +18,19 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from contextlib import closing
 from typing import Any
 
-from patient_index.events import BILLING_TYPES, TIMELINE_TYPES, resource_events
+from patient_index.events import TIMELINE_TYPES
+from patient_index.file_events import FileEvents
 from patient_index.model import Event
-from patient_index.reader import expand_patient_paths, iter_resources, owner_of
+from patient_index.pipeline import read_in_order
+from patient_index.reader import expand_patient_paths
+from patient_index.report import PatientReport
+from patient_index.validation import load_models
 from retrieval.embedders import DenseEncoder, SparseEncoder
 from retrieval.patients import patient_filter, patient_spec
 from retrieval.store import VectorStore
@@ -35,54 +40,6 @@ __all__ = ["PatientIndexer", "PatientReport", "delete_patient", "dense_key"]
 
 log = logging.getLogger(__name__)
 ProgressFn = Callable[[str, int, int], None]
-_MAX_DETAILS = 200
-
-
-@dataclass
-class PatientReport:
-    files_read: int = 0
-    patients: set[str] = field(default_factory=set)
-    resources_read: int = 0
-    events_total: int = 0
-    events_written: int = 0
-    events_unchanged: int = 0
-    events_older_version: int = 0
-    parts_removed: int = 0
-    events_without_date: int = 0
-    unit_flags: int = 0
-    distinct_texts_embedded: int = 0
-    skipped_by_type: Counter[str] = field(default_factory=Counter)
-    skipped: list[dict[str, str]] = field(default_factory=list)
-    files_skipped: list[dict[str, str]] = field(default_factory=list)
-    seconds: float = 0.0
-    seconds_encoding: float = 0.0
-
-    def skip(self, source: str, position: str, rtype: str, reason: str) -> None:
-        self.skipped_by_type[rtype] += 1
-        if len(self.skipped) < _MAX_DETAILS:
-            self.skipped.append({"source": source, "position": position, "type": rtype, "reason": reason})
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "files_read": self.files_read,
-            "patients": len(self.patients),
-            "resources_read": self.resources_read,
-            "events_total": self.events_total,
-            "events_written": self.events_written,
-            "events_unchanged": self.events_unchanged,
-            "events_older_version_ignored": self.events_older_version,
-            "parts_removed": self.parts_removed,
-            "events_without_date": self.events_without_date,
-            "unit_flags": self.unit_flags,
-            "distinct_texts_embedded": self.distinct_texts_embedded,
-            "resources_skipped": sum(self.skipped_by_type.values()),
-            "skipped_by_type": dict(sorted(self.skipped_by_type.items())),
-            "skipped": self.skipped,
-            "files_skipped": self.files_skipped,
-            "seconds": round(self.seconds, 3),
-            "seconds_encoding": round(self.seconds_encoding, 3),
-            "events_per_second": round(self.events_total / self.seconds, 1) if self.seconds else None,
-        }
 
 
 def dense_key(event: Event) -> str:
@@ -116,7 +73,10 @@ class PatientIndexer:
         validate: bool = True,
         batch_size: int = 4000,
         max_file_bytes: int = 2_000_000_000,
+        readers: int | None = None,
     ) -> None:
+        """``readers``: forked processes that read and validate files (0: in this process;
+        default: two on a machine with two or more cores)."""
         self.store = store
         self.dense = dense
         self.sparse = sparse
@@ -124,138 +84,39 @@ class PatientIndexer:
         self.validate = validate
         self.batch_size = batch_size
         self.max_file_bytes = max_file_bytes
+        self.readers = readers if readers is not None else (2 if (os.cpu_count() or 1) >= 2 else 0)
         self._vectors: dict[str, list[float]] = {}
-
-    # -- validation ----------------------------------------------------------
-    @staticmethod
-    def _is_unknown_type(rtype: str) -> bool:
-        from fhir.resources.R4B import get_fhir_model_class
-
-        try:
-            get_fhir_model_class(rtype)
-        except (KeyError, ValueError):  # fhir.resources raises ValueError("... is not a valid FHIR Model")
-            return True
-        return False
-
-    @staticmethod
-    def _validation_error(resource: dict[str, Any]) -> str | None:
-        from fhir.resources.R4B import get_fhir_model_class
-
-        try:
-            model = get_fhir_model_class(resource["resourceType"])
-        except (KeyError, ValueError):
-            return "unknown resource type (not in FHIR R4)"
-        try:
-            model.model_validate(resource)
-        except Exception as exc:  # pydantic's ValidationError, or fhir-core's own errors
-            lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-            return "invalid FHIR: " + "; ".join(lines[1:3] if len(lines) > 1 else lines[:1])[:300]
-        return None
 
     # -- the run ---------------------------------------------------------------
     def index(self, paths: Sequence[str], progress: ProgressFn | None = None) -> PatientReport:
+        """Read, validate, map and write every file; returns what was done and what was skipped."""
         started = time.perf_counter()
         report = PatientReport()
         self.store.ensure_collection(patient_spec(self.dense.dim, self.collection))
         files, missing = expand_patient_paths(list(paths))
         report.files_skipped.extend(missing)
+        if self.validate:
+            load_models(TIMELINE_TYPES)
+        read = FileEvents(validate=self.validate, max_file_bytes=self.max_file_bytes)
         buffer: list[Event] = []
-        for n, path in enumerate(files, 1):
-            if progress:
-                progress("files", n, len(files))
-            source = str(path)
-            size = path.stat().st_size
-            if size == 0:
-                report.files_skipped.append({"source": source, "reason": "empty file"})
-                continue
-            if size > self.max_file_bytes:
-                report.files_skipped.append(
-                    {"source": source, "reason": f"file is {size / 1e9:.1f} GB, above the limit"}
-                )
-                continue
-            read_before = report.resources_read
-            try:
-                for resource_events_ in self._file_events(path, report):
-                    buffer.extend(resource_events_)  # whole resources only: parts never straddle batches
+        current = -1
+        with closing(read_in_order(read, files, self.readers)) as messages:
+            for n, message in messages:
+                if progress and n != current:
+                    progress("files", n + 1, len(files))
+                current = n
+                if isinstance(message, PatientReport):
+                    report.absorb(message)
+                    continue
+                for group in message:
+                    buffer.extend(group)  # whole resources only: parts never straddle batches
                     if len(buffer) >= self.batch_size:
                         self._flush(buffer, report)
                         buffer = []
-            except ValueError as exc:
-                done = report.resources_read - read_before
-                prefix = f"read partly ({done} resources before the error were indexed): " if done else ""
-                report.files_skipped.append({"source": source, "reason": prefix + str(exc)})
-                continue
-            report.files_read += 1
         if buffer:
             self._flush(buffer, report)
         report.seconds = time.perf_counter() - started
         return report
-
-    def _file_events(self, path: Path, report: PatientReport) -> Any:
-        source = str(path)
-        aliases: dict[str, str] = {}
-        pending: list[tuple[str, dict[str, Any]]] = []
-        for item in iter_resources(path):
-            if item.resource is None:
-                report.skip(source, item.position, "?", item.error)
-                continue
-            r = item.resource
-            rtype = str(r.get("resourceType"))
-            report.resources_read += 1
-            if rtype in BILLING_TYPES:
-                report.skipped_by_type[rtype] += 1  # counted, not indexed, not itemised
-                continue
-            if rtype not in TIMELINE_TYPES:
-                if self._is_unknown_type(rtype):
-                    report.skip(source, item.position, rtype, "unknown resource type (not in FHIR R4)")
-                else:  # supporting resources (Organization, Practitioner, Goal...): counted, not itemised
-                    report.skipped_by_type[rtype] += 1
-                continue
-            if not r.get("id"):
-                report.skip(source, item.position, rtype, "resource without an id")
-                continue
-            if self.validate:
-                error = self._validation_error(r)
-                if error:
-                    report.skip(source, item.position, rtype, error)
-                    continue
-            if rtype == "Patient":
-                pid = str(r["id"])
-                aliases[f"Patient/{pid}"] = pid
-                if item.full_url:
-                    aliases[item.full_url] = pid
-            owner = owner_of(r, aliases)
-            if owner is None:
-                ref = (r.get("subject") or r.get("patient") or {}).get("reference", "")
-                if isinstance(ref, str) and ref.startswith("urn:uuid:"):
-                    pending.append((item.position, r))  # its Patient may come later in the bundle
-                else:
-                    report.skip(source, item.position, rtype, "no patient reference (subject or patient)")
-                continue
-            yield self._events_of(r, owner, report)
-        for position, r in pending:
-            owner = owner_of(r, aliases)
-            if owner is None:
-                ref = (r.get("subject") or r.get("patient") or {}).get("reference", "")
-                report.skip(
-                    source,
-                    position,
-                    str(r["resourceType"]),
-                    f"reference {ref} does not name a Patient in this file",
-                )
-                continue
-            yield self._events_of(r, owner, report)
-
-    def _events_of(self, r: dict[str, Any], patient_id: str, report: PatientReport) -> list[Event]:
-        events = resource_events(r, patient_id)
-        report.patients.add(patient_id)
-        for e in events:
-            report.events_total += 1
-            if not e.get("date"):
-                report.events_without_date += 1
-            if e.get("unit_flag"):
-                report.unit_flags += 1
-        return events
 
     # -- writing -------------------------------------------------------------
     def _flush(self, events: list[Event], report: PatientReport) -> None:
