@@ -15,11 +15,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from agent.errors import AgentError
+from agent.settings import AgentSettings
 from guidelines_index.errors import GuidelineIndexError
 from retrieval.errors import RetrievalError
 from retrieval.guidelines import SearchMode, hit_json, parse_filters
-from retrieval.settings import Settings
 from service.deps import Deps
+from service.llm_cli import llm_app
 
 __all__ = ["app", "main"]
 
@@ -31,6 +33,7 @@ app = typer.Typer(
 )
 index_app = typer.Typer(help="Index documents into Qdrant.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
+app.add_typer(llm_app, name="llm")
 
 T = TypeVar("T")
 out = Console(soft_wrap=True)
@@ -54,7 +57,7 @@ def _root(
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
-    settings = Settings() if data_dir is None else Settings(data_dir=data_dir)
+    settings = AgentSettings() if data_dir is None else AgentSettings(data_dir=data_dir)
     ctx.obj = Deps(settings)
     ctx.call_on_close(ctx.obj.close)
 
@@ -72,6 +75,8 @@ def user_errors() -> Iterator[None]:
         yield
     except (RetrievalError, GuidelineIndexError) as exc:
         raise fail(str(exc)) from exc
+    except AgentError as exc:
+        raise fail(f"{exc} ({exc.hint})" if exc.hint else str(exc)) from exc
 
 
 def _progress_fn(enabled: bool) -> tuple[Any, Any]:
@@ -288,6 +293,7 @@ def _load_plugins() -> None:
 
 def main() -> None:
     """Console-script entry point."""
+    import service.agent_cli
     import service.patient_cli  # noqa: F401  (registers the patient commands on ``app``)
 
     _load_plugins()
