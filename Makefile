@@ -84,10 +84,11 @@ lint: $(STAMP) ## ruff
 typecheck: $(STAMP) ## mypy
 	$(BIN)/mypy
 
-bench: $(STAMP) ## Benchmarks (guidelines and patients); writes reports/bench/
+bench: $(STAMP) $(LLM_STAMP) ## Benchmarks (guidelines, patients, local vLLM); writes reports/bench/
 	$(BIN)/python -m evals.bench --out reports/bench
 	$(BIN)/python -m evals.bench_patients --out reports/bench --patients 1000 \
 		$$(test -d ../shared/data/synthea-r4 && echo --base-dir ../shared/data/synthea-r4)
+	$(BIN)/python -m evals.bench_llm --out reports/bench
 
 eval: $(STAMP) ## Fast evaluation subsets with their regression gates
 	$(BIN)/cra eval retrieval-pubmedqa --out reports/eval --gate
