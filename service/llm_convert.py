@@ -58,7 +58,12 @@ def convert(source: Path, target: Path) -> None:
     tokenizer.save_pretrained(tmp)
     if not (tmp / "chat_template.jinja").is_file() and not getattr(tokenizer, "chat_template", None):
         raise SystemExit("the converted tokenizer has no chat template")
-    tmp.rename(target)
+    try:
+        tmp.rename(target)
+    except OSError:
+        if not (target / "config.json").is_file():
+            raise
+        shutil.rmtree(tmp)  # another process finished the same conversion first
 
 
 def main(argv: list[str] | None = None) -> None:

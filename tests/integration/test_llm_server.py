@@ -19,9 +19,11 @@ import psutil
 import pytest
 from openai import OpenAI
 from pydantic import BaseModel, Field
+from typer.testing import CliRunner
 
 from agent.settings import AgentSettings
-from service.llm_server import LLMServerError, check_port_free, find_vllm, free_port
+from service.cli import app
+from service.llm_server import LLMServerError, check_port_free, default_model_dir, find_vllm, free_port
 from tests.llm_fixtures import LLMEndpoint
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -81,6 +83,19 @@ def test_streaming_sends_several_chunks(vllm_server: LLMEndpoint) -> None:
     pieces = [c.choices[0].delta.content for c in stream if c.choices and c.choices[0].delta.content]
     assert len(pieces) >= 5
     assert "".join(pieces).strip()
+
+
+def test_converted_model_keeps_weights_and_chat_template(vllm_server: LLMEndpoint) -> None:
+    folder = default_model_dir(AgentSettings())
+    assert (folder / "model.safetensors").stat().st_size > 200e6  # bf16, not the 100 MB Q4 GGUF
+    assert "<|im_start|>" in (folder / "chat_template.jinja").read_text()
+    config = json.loads((folder / "config.json").read_text())
+    assert config["architectures"] == ["LlamaForCausalLM"]
+    assert "quantization_config" not in config
+    # A second conversion is a no-op that names the folder.
+    result = CliRunner().invoke(app, ["llm", "convert"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == str(folder)
 
 
 def _serving_processes(port: int) -> list[psutil.Process]:
