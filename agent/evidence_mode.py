@@ -22,7 +22,8 @@ EVIDENCE_LABEL = (
 MIN_GUIDELINE_RELEVANCE = 0.45
 _MAX_GUIDELINES = 3
 _MAX_SENTENCES = 2
-_MAX_CHARS = 320
+_MAX_CHARS = 480
+_MAX_ROWS = 5
 _MAX_EVENTS = 3
 _MAX_FACTS = 8
 
@@ -45,8 +46,12 @@ def _excerpt(item: dict[str, Any], words: set[str]) -> str:
         return ""
     score = {n: overlap(words, found[n]) for n in range(len(found))}
     useful = [n for n in score if score[n] > 0 and not _header_row(found[n])] or [0]
-    scored = sorted(useful, key=lambda n: (-score[n], n))[:_MAX_SENTENCES]
-    chosen = " ".join(found[n] for n in sorted(scored))
+    picked = set(sorted(useful, key=lambda n: (-score[n], n))[:_MAX_SENTENCES])
+    for n in sorted(picked):
+        if found[n].endswith(":"):  # a lead-in: the rows it introduces are the substance
+            rows = [m for m in range(n + 1, min(n + 1 + _MAX_ROWS, len(found))) if found[m].startswith("|")]
+            picked.update(m for m in rows if not _header_row(found[m]))
+    chosen = " ".join(found[n] for n in sorted(picked))
     return chosen if len(chosen) <= _MAX_CHARS else chosen[: _MAX_CHARS - 1].rsplit(" ", 1)[0] + "…"
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from agent.evidence_mode import EVIDENCE_LABEL
 from agent.schema import markers_in
 from agent.text import numbers_in, sentences
 
@@ -33,6 +34,18 @@ _INJECTION = re.compile(
     r"|you are now|system prompt|developer mode|jailbreak",
     re.I,
 )
+_NOT_CLAIMS = (
+    "no ",
+    "i cannot",
+    "i can't",
+    "the evidence does not",
+    "the indexed",
+    "consult",
+    "please consult",
+    "uncertain",
+    "note:",
+)
+_CLAIM_WORDS = 6
 _UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I)
 
 
@@ -59,8 +72,10 @@ class OutputGuard(Protocol):
         claims: Sequence[dict[str, Any]],
         evidence: Sequence[dict[str, Any]],
         patient_id: str | None,
+        *,
+        abstain: bool = False,
     ) -> dict[str, Any]:
-        """Report on a drafted answer against the evidence it was given."""
+        """Report on a drafted answer against the evidence it was given (``abstain``: it declines)."""
         ...
 
 
@@ -91,6 +106,14 @@ class BasicInputGuard:
         return report(checks)
 
 
+def _is_claim(sentence: str) -> bool:
+    """A sentence that states something clinical: a number, or a full statement that is not a hedge."""
+    low = sentence.lower().strip()
+    if not low or low.startswith(_NOT_CLAIMS) or low.endswith(":"):
+        return False
+    return bool(numbers_in(low)) or len(low.split()) >= _CLAIM_WORDS
+
+
 def _cited_sentences(answer: str) -> list[tuple[str, list[str]]]:
     return [(s, markers_in(s)) for s in sentences(answer)]
 
@@ -105,7 +128,10 @@ class BasicOutputGuard:
         claims: Sequence[dict[str, Any]],
         evidence: Sequence[dict[str, Any]],
         patient_id: str | None,
+        *,
+        abstain: bool = False,
     ) -> dict[str, Any]:
+        answer = answer.replace(EVIDENCE_LABEL, "")
         by_id = {e["id"]: e for e in evidence}
         cited = markers_in(answer) + [c for claim in claims for c in claim.get("citations", [])]
         unknown = sorted({c for c in cited if c not in by_id})
@@ -120,7 +146,7 @@ class BasicOutputGuard:
         for sentence, ids in _cited_sentences(answer):
             body = re.sub(r"[*_#>`-]", " ", sentence).strip()
             if not ids:
-                if numbers_in(body) and not body.lower().startswith(("no ", "i cannot")):
+                if not abstain and _is_claim(body):
                     uncited.append(sentence[:80])
                 continue
             source = " ".join(
@@ -130,6 +156,12 @@ class BasicOutputGuard:
             missing = [n for n in numbers_in(re.sub(r"\[[^\]]*\]", " ", body)) if n not in source_numbers]
             if missing:
                 untraced.append(f"{sentence[:60]}… ({', '.join(missing[:4])})")
+        valid = [c for c in cited if c in by_id]
+        checks.append(
+            check(
+                "grounded", abstain or bool(valid), "" if abstain or valid else "the answer cites no evidence"
+            )
+        )
         checks.append(check("claims_cited", not uncited, "; ".join(uncited[:3])))
         checks.append(check("numbers_traceable", not untraced, "; ".join(untraced[:3])))
         others = {u.lower() for u in _UUID.findall(answer)} - {str(patient_id or "").lower()}

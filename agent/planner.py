@@ -86,7 +86,7 @@ _FILLER = frozenset(
         "be",
     ]
 )
-_DAYS = {"year": 365.25, "month": 30.44, "week": 7.0, "day": 1.0}
+_DAYS = {"week": 7, "day": 1}
 
 
 def _topic_words(question: str) -> list[str]:
@@ -110,11 +110,25 @@ def types_for(question: str) -> list[str]:
     return list(found)
 
 
+def _same_day(year: int, month: int, day: int) -> date:
+    """The day in that month, or its last day when the month is shorter (31 March - 1 month)."""
+    while True:
+        try:
+            return date(year, month, day)
+        except ValueError:
+            day -= 1
+
+
 def time_window(question: str, as_of: date) -> tuple[str | None, str | None]:
     """``(since, until)`` ISO days from phrases like "last 2 years", "since 2019", "in 2021"."""
     if m := _LAST.search(question):
-        days = int(m.group(1)) * _DAYS[m.group(2).lower()]
-        return (as_of - timedelta(days=round(days))).isoformat(), as_of.isoformat()
+        n, unit = int(m.group(1)), m.group(2).lower()
+        if unit in ("year", "month"):
+            months = as_of.year * 12 + as_of.month - 1 - n * (12 if unit == "year" else 1)
+            start = _same_day(months // 12, months % 12 + 1, as_of.day)
+        else:
+            start = as_of - timedelta(days=n * _DAYS[unit])
+        return start.isoformat(), as_of.isoformat()
     if m := _SINCE.search(question):
         year, month, day = int(m.group(1)), int(m.group(2) or 1), int(m.group(3) or 1)
         return date(year, month, day).isoformat(), None

@@ -4,21 +4,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
+from agent.settings import AgentSettings
 from retrieval.embedders import Bm25SparseEncoder, SentenceTransformerEncoder, make_dense_encoder
 from retrieval.guidelines import GuidelineSearch
 from retrieval.patients import PatientSearch
-from retrieval.settings import Settings
 from retrieval.store import VectorStore, open_store
+
+if TYPE_CHECKING:
+    from agent.runner import Agent
 
 __all__ = ["Deps"]
 
 
 @dataclass
 class Deps:
-    """Settings plus the store and encoders, each built on first use and then reused."""
+    """Settings plus the store, encoders and agent, each built on first use and then reused."""
 
-    settings: Settings = field(default_factory=Settings)
+    settings: AgentSettings = field(default_factory=AgentSettings)
+    _closers: list[Any] = field(default_factory=list, init=False, repr=False)
 
     @cached_property
     def store(self) -> VectorStore:
@@ -52,6 +57,25 @@ class Deps:
             rrf_k=self.settings.rrf_k,
         )
 
+    @cached_property
+    def agent(self) -> Agent:
+        """The agent over this store, with threads persisted by the configured checkpointer."""
+        from agent.checkpoints import open_checkpointer
+        from agent.factory import make_agent
+
+        saver, closer = open_checkpointer(self.settings)
+        self._closers.append(closer)
+        return make_agent(
+            self.settings,
+            guidelines=self.guideline_search,
+            patients=self.patient_search,
+            encoder=self.dense,
+            checkpointer=saver,
+        )
+
     def close(self) -> None:
+        for closer in reversed(self._closers):
+            closer()
+        self._closers.clear()
         if "store" in self.__dict__:
             self.store.close()

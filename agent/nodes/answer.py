@@ -115,7 +115,11 @@ def _checked_evidence(state: AgentState) -> list[dict[str, Any]]:
 def guard_output(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     draft = state.get("draft") or {}
     verdict = runtime.context.output_guard(
-        draft.get("answer", ""), draft.get("claims", []), _checked_evidence(state), state.get("patient_id")
+        draft.get("answer", ""),
+        draft.get("claims", []),
+        _checked_evidence(state),
+        state.get("patient_id"),
+        abstain=bool(draft.get("abstain")),
     )
     return {"guard": verdict}
 
