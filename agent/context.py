@@ -6,7 +6,14 @@ from dataclasses import dataclass, field
 
 from agent.evidence import TokenCounter, word_estimate
 from agent.evidence_mode import MIN_GUIDELINE_RELEVANCE
-from agent.guards import BasicInputGuard, BasicOutputGuard, InputGuard, OutputGuard
+from agent.guards import (
+    BasicInputGuard,
+    BasicOutputGuard,
+    EvidenceGuard,
+    InputGuard,
+    OutputGuard,
+    pass_evidence,
+)
 from agent.llm import LLM
 from agent.patients import PatientSource
 from retrieval.embedders import DenseEncoder
@@ -25,6 +32,7 @@ class AgentContext:
     llm: LLM | None = None
     input_guard: InputGuard = field(default_factory=BasicInputGuard)
     output_guard: OutputGuard = field(default_factory=BasicOutputGuard)
+    evidence_guard: EvidenceGuard = pass_evidence
     count_tokens: TokenCounter = word_estimate
     context_tokens: int = 2048
     answer_tokens: int = 512

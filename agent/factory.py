@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from agent.context import AgentContext
-from agent.guards import BasicInputGuard, BasicOutputGuard, InputGuard, OutputGuard
+from agent.guards import (
+    BasicInputGuard,
+    BasicOutputGuard,
+    EvidenceGuard,
+    InputGuard,
+    OutputGuard,
+    pass_evidence,
+)
 from agent.llm import LLM, make_llm
 from agent.patients import StorePatientSource
 from agent.runner import Agent
@@ -28,6 +35,7 @@ def make_agent(
     llm: LLM | None = None,
     input_guard: InputGuard | None = None,
     output_guard: OutputGuard | None = None,
+    evidence_guard: EvidenceGuard | None = None,
 ) -> Agent:
     """An ``Agent`` wired to the store; the LLM comes from settings unless one is given."""
     context = AgentContext(
@@ -37,6 +45,7 @@ def make_agent(
         llm=llm if llm is not None else make_llm(settings),
         input_guard=input_guard or BasicInputGuard(),
         output_guard=output_guard or BasicOutputGuard(),
+        evidence_guard=evidence_guard or pass_evidence,
         count_tokens=token_counter(settings.llm_tokenizer),
         context_tokens=settings.llm_context_tokens,
         answer_tokens=settings.llm_max_tokens,

@@ -20,9 +20,11 @@ from agent.text import numbers_in, sentences
 __all__ = [
     "BasicInputGuard",
     "BasicOutputGuard",
+    "EvidenceGuard",
     "InputGuard",
     "OutputGuard",
     "check",
+    "pass_evidence",
     "report",
 ]
 
@@ -57,6 +59,17 @@ def check(name: str, passed: bool, detail: str = "") -> Check:
 def report(checks: Sequence[Check]) -> dict[str, Any]:
     """A guard report: passed when every check passed."""
     return {"passed": all(c["passed"] for c in checks), "checks": list(checks)}
+
+
+class EvidenceGuard(Protocol):
+    def __call__(self, items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[Check]]:
+        """Retrieved items made safe to show the LLM (flagged, neutralized or dropped), with its checks."""
+        ...
+
+
+def pass_evidence(items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[Check]]:
+    """The evidence guard that changes nothing (richer guards replace it)."""
+    return items, []
 
 
 class InputGuard(Protocol):

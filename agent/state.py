@@ -35,6 +35,7 @@ class AgentState(AgentInput, total=False):
     guideline_items: list[dict[str, Any]]
     patient_items: list[dict[str, Any]]
     evidence: list[dict[str, Any]]  # numbered G#/P# items
+    evidence_checks: list[dict[str, Any]]  # what the evidence guard found in retrieved text
     prompt_ids: list[str]  # the ids that fitted the LLM's context, in prompt order
     messages: list[dict[str, str]]
     raw: str

@@ -148,7 +148,7 @@ def finish(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         by_id = {e["id"]: e for e in state.get("evidence", [])}
         cited = markers_in(answer) + [c for cl in draft.get("claims", []) for c in cl.get("citations", [])]
         ids = list(dict.fromkeys(i for i in cited if i in by_id))
-        checks = state["input_guard"]["checks"] + guard["checks"]
+        checks = state["input_guard"]["checks"] + state.get("evidence_checks", []) + guard["checks"]
         if state.get("llm_error"):
             checks = [*checks, check("llm", False, state["llm_error"])]
         result = {
@@ -160,6 +160,15 @@ def finish(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
             "abstain_reason": draft.get("abstain_reason", "") if mode == "abstain" else "",
         }
     result["model"] = runtime.context.model_name if result["mode"] == "llm" else "none (evidence mode)"
+    result["evidence"] = [
+        {
+            "id": e["id"],
+            "kind": e["kind"],
+            "ref": e.get("chunk_id") or e.get("event_ids"),
+            "version": e.get("version", ""),
+        }
+        for e in (state.get("evidence", []) if result["mode"] != "refused" else [])
+    ]
     result["patient_id"] = state.get("patient_id")
     turn = {
         "question": state.get("question", ""),

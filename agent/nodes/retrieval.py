@@ -99,4 +99,5 @@ def build_evidence(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
     patient = list(state.get("patient_items", []))
     for item in _carried(state, guides + patient):
         (guides if item.pop("_kind") == "guideline" else patient).append(item)
-    return {"evidence": number_items(guides, patient)}
+    items, checks = runtime.context.evidence_guard(number_items(guides, patient))
+    return {"evidence": items, "evidence_checks": checks}

@@ -3,76 +3,16 @@
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from agent.checkpoints import open_checkpointer
 from agent.errors import ThreadError
-from agent.factory import make_agent
 from agent.llm import OpenAICompatibleLLM
-from agent.runner import Agent
-from agent.settings import AgentSettings
-from guidelines_index.corpora import corpus_path
-from guidelines_index.indexer import GuidelineIndexer
-from patient_index.indexer import PatientIndexer
-from retrieval.edge_store import EdgeStore
-from retrieval.guidelines import GuidelineSearch
-from retrieval.patients import PatientSearch
+from tests.agent_world import World
 from tests.scripted_llm import scripted_llm
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-ROOT = Path(__file__).resolve().parents[2]
-GUIDELINE_DIRS = (
-    "acc_aha_cholesterol_2018",
-    "ada_diabetes_2024",
-    "kdigo_ckd_2024",
-    "acc_aha_hypertension_2017",
-)
-
-
-class World:
-    """A data dir with four real guidelines, the demo protocol and three Synthea patients indexed."""
-
-    def __init__(self, root: Path, shared: Path, dense: Any, sparse: Any) -> None:
-        self.settings = AgentSettings(data_dir=root)
-        self.store = EdgeStore(root / "qdrant")
-        content = corpus_path("open-medicine")
-        GuidelineIndexer(self.store, dense, sparse, collection="guidelines").index(
-            [str(content / d) for d in GUIDELINE_DIRS] + [str(ROOT / "examples" / "guidelines")]
-        )
-        fhir = root / "fhir"
-        fhir.mkdir()
-        for f in sorted((shared / "synthea-r4").glob("*.json"))[:3]:
-            shutil.copy(f, fhir / f.name)
-        PatientIndexer(self.store, dense, sparse, collection="patients").index([str(fhir)])
-        self.guidelines = GuidelineSearch(self.store, dense, sparse, collection="guidelines")
-        self.patients = PatientSearch(self.store, dense, sparse, collection="patients")
-        self.dense = dense
-        self.patient_ids = sorted(
-            {p["patient_id"] for _, p in self.store.scroll("patients", None, fields=["patient_id"])}
-        )
-
-    def agent(self, llm: Any = None, *, threads: bool = True) -> Agent:
-        saver = open_checkpointer(self.settings)[0] if threads else None
-        return make_agent(
-            self.settings,
-            guidelines=self.guidelines,
-            patients=self.patients,
-            encoder=self.dense,
-            checkpointer=saver,
-            llm=llm,
-        )
-
-
-@pytest.fixture(scope="module")
-def world(
-    tmp_path_factory: pytest.TempPathFactory, shared_data: Path, dense_encoder: Any, sparse_encoder: Any
-) -> World:
-    return World(tmp_path_factory.mktemp("agent"), shared_data, dense_encoder, sparse_encoder)
 
 
 def _store_ids(world: World, answer: dict[str, Any]) -> None:
