@@ -288,8 +288,8 @@ def recommendations_from_json(payload: Any) -> list[Recommendation]:
         if not isinstance(r, Mapping) or not all(r.get(k) for k in ("title", "grade")):
             continue
         rid, ver = str(r.get("id", "")), str(r.get("version", ""))
-        ages = r.get("ageRange") if isinstance(r.get("ageRange"), list) else [None, None]
-        lo, hi = [*ages, None, None][:2]
+        ages = r.get("ageRange")
+        lo, hi = [*ages, None, None][:2] if isinstance(ages, list) else (None, None)
         superseded = (
             bool(r.get("superseded"))
             or str(r.get("status", "")).lower() == "superseded"
