@@ -21,13 +21,13 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
-from contextlib import closing
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from patient_index.events import TIMELINE_TYPES
 from patient_index.file_events import FileEvents
 from patient_index.model import Event
-from patient_index.pipeline import read_in_order
+from patient_index.pipeline import OrderedReaders
 from patient_index.reader import expand_patient_paths
 from patient_index.report import PatientReport
 from patient_index.validation import load_models
@@ -86,6 +86,7 @@ class PatientIndexer:
         self.max_file_bytes = max_file_bytes
         self.readers = readers if readers is not None else (2 if (os.cpu_count() or 1) >= 2 else 0)
         self._vectors: dict[str, list[float]] = {}
+        self._quiet: Callable[[], AbstractContextManager[None]] = nullcontext
 
     # -- the run ---------------------------------------------------------------
     def index(self, paths: Sequence[str], progress: ProgressFn | None = None) -> PatientReport:
@@ -100,21 +101,25 @@ class PatientIndexer:
         read = FileEvents(validate=self.validate, max_file_bytes=self.max_file_bytes)
         buffer: list[Event] = []
         current = -1
-        with closing(read_in_order(read, files, self.readers)) as messages:
-            for n, message in messages:
-                if progress and n != current:
-                    progress("files", n + 1, len(files))
-                current = n
-                if isinstance(message, PatientReport):
-                    report.absorb(message)
-                    continue
-                for group in message:
-                    buffer.extend(group)  # whole resources only: parts never straddle batches
-                    if len(buffer) >= self.batch_size:
-                        self._flush(buffer, report)
-                        buffer = []
-        if buffer:
-            self._flush(buffer, report)
+        with OrderedReaders(read, files, self.readers) as readers:
+            self._quiet = readers.paused
+            try:
+                for n, message in readers:
+                    if progress and n != current:
+                        progress("files", n + 1, len(files))
+                    current = n
+                    if isinstance(message, PatientReport):
+                        report.absorb(message)
+                        continue
+                    for group in message:
+                        buffer.extend(group)  # whole resources only: parts never straddle batches
+                        if len(buffer) >= self.batch_size:
+                            self._flush(buffer, report)
+                            buffer = []
+                if buffer:
+                    self._flush(buffer, report)
+            finally:
+                self._quiet = nullcontext
         report.seconds = time.perf_counter() - started
         return report
 
@@ -194,7 +199,8 @@ class PatientIndexer:
         fresh = list(dict.fromkeys(k for k in keys if k not in self._vectors))
         if fresh:
             t0 = time.perf_counter()
-            vectors = self.dense.encode(fresh)
+            with self._quiet():  # the model gets both cores
+                vectors = self.dense.encode(fresh)
             report.seconds_encoding += time.perf_counter() - t0
             report.distinct_texts_embedded += len(fresh)
             for k, v in zip(fresh, vectors, strict=True):
