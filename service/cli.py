@@ -294,7 +294,8 @@ def _load_plugins() -> None:
 def main() -> None:
     """Console-script entry point."""
     import service.agent_cli
-    import service.patient_cli  # noqa: F401  (registers the patient commands on ``app``)
+    import service.patient_cli
+    import service.serve_cli  # noqa: F401  (registers the patient, serve, keys, audit, feedback commands)
 
     _load_plugins()
     app()

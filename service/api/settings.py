@@ -1,0 +1,50 @@
+"""Settings of the HTTP service (``CRA_SERVE_*``, ``CRA_API_*``), refusing unsafe combinations."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["ServeSettings", "is_loopback"]
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach (``127.0.0.0/8``, ``::1``, ``localhost``)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class ServeSettings(BaseSettings):
+    """How ``cra serve`` listens and what it lets through; each field maps to ``CRA_<FIELD_NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="CRA_", env_file=".env", extra="ignore")
+
+    serve_host: str = Field(default="127.0.0.1", description="Address the API binds.")
+    serve_port: int = Field(default=8080, ge=1, le=65535, description="Port the API listens on.")
+    api_auth: Literal["keys", "off"] = Field(
+        default="keys", description="keys: every /v1 request needs an API key; off: loopback demos only."
+    )
+    api_max_body_bytes: int = Field(default=65536, ge=1024, description="Largest request body accepted.")
+    api_rate_per_minute: int = Field(default=120, ge=1, description="Requests per minute per API key.")
+    api_rate_burst: int = Field(default=30, ge=1, description="Requests a key may send at once.")
+    api_max_concurrent_answers: int = Field(
+        default=4, ge=1, le=256, description="Agent runs at once in this process (the rest queue)."
+    )
+    serve_graceful_s: float = Field(
+        default=20.0, ge=0, description="On SIGTERM, how long in-flight requests may finish."
+    )
+
+    @model_validator(mode="after")
+    def _no_open_public_bind(self) -> ServeSettings:
+        if self.api_auth == "off" and not is_loopback(self.serve_host):
+            raise ValueError(
+                f"CRA_API_AUTH=off on {self.serve_host}: an open API is only allowed on a loopback address"
+            )
+        return self

@@ -1,0 +1,109 @@
+"""The FastAPI application: routes, governance stores, limits and lifecycle, built by ``create_app``."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.resources import files
+from pathlib import Path
+
+import anyio
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+from service.api import ask, chat, feedback, health, patients, threads
+from service.api.depends import require_json
+from service.api.errors import install_error_handlers
+from service.api.middleware import RequestContext
+from service.api.settings import ServeSettings
+from service.audit import AuditLog
+from service.deps import Deps
+from service.feedback import FeedbackStore
+from service.keys import KeyStore
+from service.limits import BodySizeLimit, RateLimiter
+from service.metrics import Metrics
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+WEB_DIR = Path(str(files("service") / "web"))
+
+
+def _v1_router() -> APIRouter:
+    """Every /v1 route: JSON bodies only; each route takes the caller's API key (``CurrentCaller``)."""
+    v1 = APIRouter(dependencies=[Depends(require_json)])
+    for module in (ask, threads, chat, feedback, patients):
+        v1.include_router(module.router)
+    return v1
+
+
+def _include_cds(app: FastAPI) -> None:
+    """The CDS Hooks routes (their own JWT auth, not our API keys), when that package is present."""
+    try:
+        from service.cds.routes import router as cds_router  # type: ignore[import-not-found,unused-ignore]
+    except ImportError as exc:
+        log.warning("CDS Hooks routes not mounted", extra={"reason": type(exc).__name__})
+        return
+    app.include_router(cds_router)
+
+
+def create_app(deps: Deps | None = None, settings: ServeSettings | None = None) -> FastAPI:
+    """The service over ``deps`` (built from the environment when ``None``; then the app closes it).
+
+    State for routes and other packages: ``deps``, ``audit`` (``append(record)``), ``feedback``
+    (``add(kind, record)``), ``keys``, ``metrics``.
+    """
+    owned = deps is None
+    deps = deps or Deps()
+    settings = settings or ServeSettings()
+    data_dir = deps.settings.data_dir
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            await anyio.to_thread.run_sync(lambda: deps.agent)  # load the model once, before traffic
+            app.state.warm = True
+        except Exception as exc:
+            log.error("agent could not be built; /readyz will say so", extra={"error": type(exc).__name__})
+        log.info("service ready", extra={"store": deps.store.target, "llm": bool(deps.settings.llm_base_url)})
+        try:
+            yield
+        finally:
+            log.info("service stopping")
+            for store in (app.state.audit, app.state.feedback, app.state.keys):
+                store.close()
+            if owned:
+                deps.close()
+
+    app = FastAPI(
+        title="Clinical reasoning agent",
+        version="0.1.0",
+        description="Cited answers from clinical guidelines and patient records.",
+        lifespan=lifespan,
+    )
+    app.state.deps = deps
+    app.state.serve_settings = settings
+    app.state.audit = AuditLog.at(data_dir)
+    app.state.feedback = FeedbackStore.at(data_dir)
+    app.state.keys = KeyStore.at(data_dir)
+    app.state.metrics = Metrics()
+    app.state.rate_limiter = RateLimiter(settings.api_rate_per_minute, settings.api_rate_burst)
+    app.state.answer_slots = threading.BoundedSemaphore(settings.api_max_concurrent_answers)
+    app.state.warm = False
+
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(_v1_router())
+    _include_cds(app)
+    app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def chat_page() -> FileResponse:
+        return FileResponse(WEB_DIR / "index.html")
+
+    app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_body_bytes)
+    app.add_middleware(RequestContext, state=app.state)  # outermost: sees every reply, 413s included
+    return app

@@ -1,0 +1,166 @@
+"""``cra serve``, ``cra keys create|list|revoke``, ``cra audit verify``, ``cra feedback export``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+
+from service.api.settings import ServeSettings, is_loopback
+from service.audit import AuditLog
+from service.cli import _deps, app, err, fail, out
+from service.feedback import FeedbackStore
+from service.keys import ApiKeyError, KeyStore
+
+__all__ = ["audit_app", "feedback_app", "keys_app", "serve"]
+
+keys_app = typer.Typer(help="API keys of the HTTP service (stored hashed).", no_args_is_help=True)
+audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
+feedback_app = typer.Typer(help="Clinicians' feedback on answers.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")
+app.add_typer(feedback_app, name="feedback")
+
+
+@app.command("serve")
+def serve(
+    ctx: typer.Context,
+    host: Annotated[
+        str | None, typer.Option("--host", help="Bind address (default $CRA_SERVE_HOST).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", help="Port (default $CRA_SERVE_PORT or 8080).")
+    ] = None,
+) -> None:
+    """Serve the HTTP API, the OpenAI-compatible endpoint and the chat page (Ctrl-C or SIGTERM stops it)."""
+    import uvicorn
+
+    from service.app import create_app
+    from service.logs import configure_logging
+
+    deps = _deps(ctx)
+    overrides: dict[str, Any] = {
+        k: v for k, v in (("serve_host", host), ("serve_port", port)) if v is not None
+    }
+    try:
+        settings = ServeSettings(**overrides)
+    except ValidationError as exc:
+        raise fail(exc.errors()[0]["msg"].removeprefix("Value error, ")) from exc
+    keys = KeyStore.at(deps.settings.data_dir)
+    live = keys.active_count()
+    keys.close()
+    if settings.api_auth == "keys" and live == 0 and not is_loopback(settings.serve_host):
+        raise fail(
+            f"no API keys exist, so nobody could use the API on {settings.serve_host}; "
+            "create one first: cra keys create --name NAME --role clinician --patient ID"
+        )
+    configure_logging()
+    config = uvicorn.Config(
+        create_app(deps, settings),
+        host=settings.serve_host,
+        port=settings.serve_port,
+        access_log=False,
+        log_config=None,
+        timeout_graceful_shutdown=int(settings.serve_graceful_s),
+        server_header=False,
+    )
+    err.print(f"serving on http://{settings.serve_host}:{settings.serve_port}/ (auth: {settings.api_auth})")
+    uvicorn.Server(config).run()
+
+
+@keys_app.command("create")
+def keys_create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Option("--name", help="Who or what uses the key.")],
+    role: Annotated[str, typer.Option("--role", help="clinician, service or admin.")] = "clinician",
+    patients: Annotated[
+        list[str] | None,
+        typer.Option("--patient", help="A patient id the key may read (repeatable); '*' for all."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Create a key; its secret is printed once and only its hash is stored."""
+    keys = KeyStore.at(_deps(ctx).settings.data_dir)
+    try:
+        record, secret = keys.create(name, role, list(patients or []))
+    except ApiKeyError as exc:
+        raise fail(str(exc)) from exc
+    finally:
+        keys.close()
+    if as_json:
+        sys.stdout.write(json.dumps({**record.as_json(), "key": secret}) + "\n")
+        return
+    out.print(f"key {record.id} ({record.role}, patients {', '.join(record.patients)})", highlight=False)
+    out.print(secret, highlight=False, markup=False)
+    err.print("store it now: it is not shown again")
+
+
+@keys_app.command("list")
+def keys_list(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Every key: id, name, role, patient scope, revoked or not (never secrets)."""
+    keys = KeyStore.at(_deps(ctx).settings.data_dir)
+    rows: list[dict[str, Any]] = [k.as_json() for k in keys.list()]
+    keys.close()
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    for k in rows:
+        state = "revoked" if k["revoked"] else "active"
+        out.print(f"{k['id']}  {k['role']:<9}  {state:<7}  {k['name']}  patients {','.join(k['patients'])}",
+                  highlight=False, markup=False)  # fmt: skip
+    out.print(f"{len(rows)} key(s)")
+
+
+@keys_app.command("revoke")
+def keys_revoke(ctx: typer.Context, key_id: Annotated[str, typer.Argument(help="The key's id.")]) -> None:
+    """Revoke a key; requests with it get 401 from then on."""
+    keys = KeyStore.at(_deps(ctx).settings.data_dir)
+    try:
+        record = keys.revoke(key_id)
+    except ApiKeyError as exc:
+        raise fail(str(exc)) from exc
+    finally:
+        keys.close()
+    out.print(f"revoked {record.id} ({record.name})", highlight=False)
+
+
+@audit_app.command("verify")
+def audit_verify(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Recompute the hash chain; exit 1 when a record was edited, deleted or cut off."""
+    audit = AuditLog.at(_deps(ctx).settings.data_dir)
+    report = audit.verify()
+    audit.close()
+    if as_json:
+        sys.stdout.write(
+            json.dumps({"ok": report.ok, "records": report.records, "problems": report.problems}) + "\n"
+        )
+    elif report.ok:
+        out.print(f"audit trail intact: {report.records} record(s)")
+    else:
+        for problem in report.problems:
+            err.print(f"[bold red]broken:[/] {problem}", highlight=False)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@feedback_app.command("export")
+def feedback_export(
+    ctx: typer.Context,
+    out_path: Annotated[Path, typer.Option("--out", help="JSONL file to write.")] = Path(
+        "reports/feedback/feedback.jsonl"
+    ),
+) -> None:
+    """Write the de-identified data set (question, evidence ids, answer, correction) as JSONL."""
+    store = FeedbackStore.at(_deps(ctx).settings.data_dir)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    n = 0
+    with out_path.open("w", encoding="utf-8") as fh:
+        for row in store.training_rows():
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            n += 1
+    store.close()
+    out.print(f"wrote {n} de-identified row(s) to {out_path}", highlight=False)
