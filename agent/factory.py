@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from agent.context import AgentContext
@@ -36,8 +37,21 @@ def make_agent(
     input_guard: InputGuard | None = None,
     output_guard: OutputGuard | None = None,
     evidence_guard: EvidenceGuard | None = None,
+    basic_guards: bool = False,
 ) -> Agent:
-    """An ``Agent`` wired to the store; the LLM comes from settings unless one is given."""
+    """An ``Agent`` wired to the store; the LLM comes from settings unless one is given.
+
+    The guards default to the guardrails-ai ones of ``agent.safety`` (their dose table reads the
+    indexed guideline text once); ``basic_guards=True`` keeps the agent's own floor instead, and a
+    guard passed explicitly always wins.
+    """
+    if not basic_guards:
+        from agent.safety import safety_guards
+
+        defaults = safety_guards(lambda: _guideline_texts(guidelines), encoder=encoder)
+        input_guard = input_guard or defaults["input_guard"]
+        output_guard = output_guard or defaults["output_guard"]
+        evidence_guard = evidence_guard or defaults["evidence_guard"]
     context = AgentContext(
         guidelines=guidelines,
         patients=StorePatientSource(patients),
@@ -51,3 +65,9 @@ def make_agent(
         answer_tokens=settings.llm_max_tokens,
     )
     return Agent(context, checkpointer)
+
+
+def _guideline_texts(guidelines: GuidelineSearch) -> Iterator[str]:
+    """Every indexed guideline chunk's text (the dose table's source)."""
+    for _, payload in guidelines.store.scroll(guidelines.collection, fields=["text"]):
+        yield str(payload.get("text", ""))

@@ -121,7 +121,10 @@ def guard_output(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str,
         state.get("patient_id"),
         abstain=bool(draft.get("abstain")),
     )
-    return {"guard": verdict}
+    revised = verdict.pop("revised", None)  # a guard that stripped unsupported sentences or redacted PHI
+    if revised is None:
+        return {"guard": verdict}
+    return {"guard": verdict, "draft": {**draft, "answer": revised}}
 
 
 def _refusal(state: AgentState) -> dict[str, Any]:

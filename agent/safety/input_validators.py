@@ -1,0 +1,86 @@
+"""guardrails-ai validators for the question: size, injection and jailbreak, clinical scope, other patients."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from agent.safety.offline import prepare_offline
+
+prepare_offline()
+
+from guardrails.validator_base import (  # noqa: E402  (after the offline setup, on purpose)
+    FailResult,
+    PassResult,
+    ValidationResult,
+    Validator,
+    register_validator,
+)
+
+from agent.safety.patterns import CLINICAL_TERMS, FOREIGN_PATIENT, INJECTION, OFF_SCOPE, normalize  # noqa: E402
+
+__all__ = ["ClinicalScope", "ForeignPatient", "PromptInjection", "SizeLimit"]
+
+_UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I)
+
+
+@register_validator(name="cra/size_limit", data_type="string")
+class SizeLimit(Validator):
+    """Fails an empty text, one longer than ``max_chars``, or one with more than ``max_lines`` lines."""
+
+    def __init__(self, max_chars: int = 4000, max_lines: int = 60, **kwargs: Any) -> None:
+        super().__init__(max_chars=max_chars, max_lines=max_lines, **kwargs)
+        self.max_chars, self.max_lines = max_chars, max_lines
+
+    def validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
+        text = str(value).strip()
+        if not text:
+            return FailResult(error_message="the question is empty")
+        if len(text) > self.max_chars:
+            return FailResult(error_message=f"{len(text)} characters (limit {self.max_chars})")
+        if text.count("\n") + 1 > self.max_lines:
+            return FailResult(error_message=f"more than {self.max_lines} lines")
+        return PassResult()
+
+
+@register_validator(name="cra/prompt_injection", data_type="string")
+class PromptInjection(Validator):
+    """Fails instruction overrides, role-play and jailbreak framings, also when obfuscated."""
+
+    def validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
+        m = INJECTION.search(normalize(str(value)))
+        if m:
+            return FailResult(
+                error_message=f"instruction-override or jailbreak attempt ({m.group(0)[:40]!r})"
+            )
+        return PassResult()
+
+
+@register_validator(name="cra/clinical_scope", data_type="string")
+class ClinicalScope(Validator):
+    """Fails requests outside clinical decision support: a non-clinical task, or no clinical subject at all."""
+
+    def validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
+        text = str(value)
+        m = OFF_SCOPE.search(text)
+        if m:
+            return FailResult(error_message=f"outside clinical decision support ({m.group(0)[:30]!r})")
+        if not CLINICAL_TERMS.search(text):
+            return FailResult(error_message="no clinical subject: this assistant answers clinical questions")
+        return PassResult()
+
+
+@register_validator(name="cra/foreign_patient", data_type="string")
+class ForeignPatient(Validator):
+    """Fails a question that reaches for a patient other than the one in context (``metadata['patient_id']``)."""
+
+    def validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
+        text = str(value)
+        own = str(metadata.get("patient_id") or "").lower()
+        others = {u.lower() for u in _UUID.findall(text)} - {own}
+        if others:
+            return FailResult(error_message="the question names another patient's identifier")
+        m = FOREIGN_PATIENT.search(text)
+        if m:
+            return FailResult(error_message=f"asks for other patients' data ({m.group(0)[:30]!r})")
+        return PassResult()
