@@ -1,0 +1,96 @@
+"""The CDS services this server offers, with the prefetch templates each one asks the EHR for."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["SERVICES", "CdsService", "discovery"]
+
+_PATIENT = "Patient/{{context.patientId}}"
+_EGFR_CODES = "33914-3,62238-1,48642-3,48643-1,69405-9,98979-8"
+
+
+@dataclass(frozen=True)
+class CdsService:
+    """One entry of the discovery document, plus what the service needs and requires in context."""
+
+    id: str
+    hook: str
+    title: str
+    description: str
+    prefetch: dict[str, str]
+    required: tuple[str, ...]  # prefetch keys without which no advice can be given (412)
+    context_fields: tuple[str, ...]  # required context fields (400 when absent)
+    usage: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "hook": self.hook,
+            "id": self.id,
+            "title": self.title,
+            "description": self.description,
+            "prefetch": dict(self.prefetch),
+        }
+        if self.usage:
+            out["usageRequirements"] = self.usage
+        return out
+
+
+_ORDER_PREFETCH = {
+    "patient": _PATIENT,
+    "medications": "MedicationRequest?patient={{context.patientId}}&status=active",
+    "egfr": "Observation?patient={{context.patientId}}&code=" + _EGFR_CODES,
+}
+_ORDER_USAGE = (
+    "Checks MedicationRequest drafts against the indexed guidelines' dose tables, eGFR limits and named "
+    "interactions, and the patient's active medications. Needs the prefetch or fhirServer access."
+)
+
+SERVICES: dict[str, CdsService] = {
+    s.id: s
+    for s in (
+        CdsService(
+            id="cra-care-gaps",
+            hook="patient-view",
+            title="Care gaps and early warnings",
+            description=(
+                "USPSTF grade A/B recommendations due for the patient's age and sex, and guideline "
+                "thresholds crossed by recent lab and vital-sign trends, each citing its source."
+            ),
+            prefetch={
+                "patient": _PATIENT,
+                "conditions": "Condition?patient={{context.patientId}}",
+                "observations": "Observation?patient={{context.patientId}}",
+            },
+            required=("patient", "conditions", "observations"),
+            context_fields=("userId", "patientId"),
+        ),
+        CdsService(
+            id="cra-medication-check",
+            hook="order-sign",
+            title="Medication order check",
+            description="Dose range, renal function, duplicate therapy and interactions for draft medication orders.",
+            prefetch=dict(_ORDER_PREFETCH),
+            required=("patient", "medications", "egfr"),
+            context_fields=("userId", "patientId", "draftOrders"),
+            usage=_ORDER_USAGE,
+        ),
+        CdsService(
+            id="cra-medication-select",
+            hook="order-select",
+            title="Medication selection check",
+            description="The same checks as cra-medication-check, on the newly selected medication orders.",
+            prefetch=dict(_ORDER_PREFETCH),
+            required=("patient", "medications", "egfr"),
+            context_fields=("userId", "patientId", "selections", "draftOrders"),
+            usage=_ORDER_USAGE,
+        ),
+    )
+}
+
+
+def discovery() -> dict[str, Any]:
+    """The discovery document (``GET /cds-services``)."""
+    return {"services": [s.as_json() for s in SERVICES.values()]}
