@@ -62,7 +62,7 @@ def test_a_good_token_passes_once(verifier: JwtVerifier, key: ec.EllipticCurvePr
         (lambda k: _token(k, kid="unknown"), 401, "kid"),
         (lambda k: _token(ec.generate_private_key(ec.SECP384R1())), 401, "verification"),
         (lambda k: _token("shared-secret-of-32-bytes-or-more!!", alg="HS256"), 401, "asymmetric"),
-        (lambda k: jwt.encode({"iss": ISS, "aud": AUD}, None, algorithm="none"), 401, "none"),
+        (lambda k: jwt.encode({"iss": ISS, "aud": AUD}, "", algorithm="none"), 401, "none"),
     ],
 )
 def test_bad_tokens_are_refused_with_a_reason(
