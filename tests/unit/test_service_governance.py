@@ -1,0 +1,165 @@
+"""Keys, the audit chain, de-identification, limits and serve settings: the governance parts on their own."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import ValidationError
+from typer.testing import CliRunner
+
+from agent.settings import AgentSettings
+from service.api.settings import ServeSettings
+from service.app import create_app
+from service.audit import AuditLog
+from service.deid import scrub
+from service.deps import Deps
+from service.keys import ApiKeyError, KeyStore
+from service.limits import RateLimiter
+
+
+def test_keys_are_stored_hashed_scoped_and_revocable(tmp_path: Path) -> None:
+    keys = KeyStore.at(tmp_path)
+    record, secret = keys.create("ward 3", "clinician", ["p1", "p2"])
+    raw = (tmp_path / "api_keys.sqlite").read_bytes()
+    assert secret.encode() not in raw and secret.split("_")[2].encode() not in raw
+    found = keys.verify(secret)
+    assert found is not None and found.id == record.id
+    assert found.allows("p1") and not found.allows("p3") and found.allows(None)
+    assert keys.verify(secret[:-1] + ("A" if secret[-1] != "A" else "B")) is None
+    assert keys.verify("not-a-key") is None
+    keys.revoke(record.id)
+    assert keys.verify(secret) is None
+    with pytest.raises(ApiKeyError, match="already revoked"):
+        keys.revoke(record.id)
+    with pytest.raises(ApiKeyError, match="--patient"):
+        keys.create("no scope", "clinician", [])
+    with pytest.raises(ApiKeyError, match="role"):
+        keys.create("x", "superuser", ["*"])
+    admin, _ = keys.create("ops", "admin", [])
+    assert admin.allows("anyone")
+
+
+def _log(tmp_path: Path, n: int = 5) -> AuditLog:
+    audit = AuditLog.at(tmp_path)
+    for i in range(n):
+        audit.append(
+            {"event": "api_request", "status": 200, "patient_id": f"p{i}", "answer_sha256": "ab" * 32}
+        )
+    return audit
+
+
+def _raw(tmp_path: Path, sql: str) -> None:
+    db = sqlite3.connect(tmp_path / "audit.sqlite")
+    db.executescript("DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete;" + sql)
+    db.commit()
+    db.close()
+
+
+def test_audit_chain_is_intact_then_detects_edit_delete_and_truncation(tmp_path: Path) -> None:
+    audit = _log(tmp_path)
+    assert audit.verify().ok and audit.verify().records == 5
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        audit._db.execute("DELETE FROM audit WHERE seq = 2")
+    with pytest.raises(ValueError, match="question_sha256"):
+        audit.append({"question": "free text"})
+    audit.close()
+
+    edited = tmp_path / "edited"
+    _log(edited).close()
+    _raw(edited, "UPDATE audit SET body = replace(body, '\"p2\"', '\"p9\"') WHERE seq = 3;")
+    problems = AuditLog.at(edited).verify().problems
+    assert any("record 3" in p and "edited" in p for p in problems), problems
+
+    deleted = tmp_path / "deleted"
+    _log(deleted).close()
+    _raw(deleted, "DELETE FROM audit WHERE seq = 2;")
+    problems = AuditLog.at(deleted).verify().problems
+    assert any("missing" in p for p in problems), problems
+
+    cut = tmp_path / "cut"
+    _log(cut).close()
+    _raw(cut, "DELETE FROM audit WHERE seq = 5;")
+    problems = AuditLog.at(cut).verify().problems
+    assert any("cut off" in p for p in problems), problems
+
+
+def test_cli_keys_and_audit_verify(tmp_path: Path) -> None:
+    import service.serve_cli  # noqa: F401  (registers the commands)
+    from service.cli import app
+
+    runner = CliRunner()
+    base = ["--data-dir", str(tmp_path)]
+    made = runner.invoke(
+        app, [*base, "keys", "create", "--name", "ehr", "--role", "service", "--patient", "p1", "--json"]
+    )
+    assert made.exit_code == 0, made.output
+    key = json.loads(made.stdout)
+    listed = runner.invoke(app, [*base, "keys", "list", "--json"])
+    assert key["key"] not in listed.stdout and json.loads(listed.stdout)[0]["patients"] == ["p1"]
+    assert runner.invoke(app, [*base, "keys", "revoke", key["id"]]).exit_code == 0
+    assert json.loads(runner.invoke(app, [*base, "keys", "list", "--json"]).stdout)[0]["revoked"]
+    assert runner.invoke(app, [*base, "keys", "revoke", "nope"]).exit_code == 2
+    _log(tmp_path).close()
+    assert runner.invoke(app, [*base, "audit", "verify"]).exit_code == 0
+    _raw(tmp_path, "UPDATE audit SET body = replace(body, '200', '500') WHERE seq = 4;")
+    broken = runner.invoke(app, [*base, "audit", "verify"])
+    assert broken.exit_code == 1 and "record 4" in broken.output
+
+
+def test_scrub_removes_identifiers_and_keeps_clinical_content() -> None:
+    text = (
+        "Mrs. Jane Doe (Abe604 Kunde533), DOB 1961-04-12, seen 03/02/2024, MRN: A1234567, phone 555-867-5309, "
+        "jane@example.org, patient 5cbc121b-cd71-4428-b8b7-31e53eba8184, a 93-year-old: LDL 190 mg/dL, "
+        "start atorvastatin 40 mg."
+    )
+    clean = scrub(text, ["5cbc121b-cd71-4428-b8b7-31e53eba8184"])
+    for phi in (
+        "Jane",
+        "Doe",
+        "Abe604",
+        "Kunde533",
+        "1961",
+        "03/02/2024",
+        "A1234567",
+        "867-5309",
+        "jane@",
+        "5cbc121b",
+        "93-year",
+    ):
+        assert phi not in clean, (phi, clean)
+    assert "LDL 190 mg/dL" in clean and "atorvastatin 40 mg" in clean
+
+
+def test_rate_limiter_allows_a_burst_then_asks_to_wait() -> None:
+    limiter = RateLimiter(per_minute=60, burst=3)
+    assert [limiter.take("k") for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert 0 < limiter.take("k") <= 1.0
+    assert limiter.take("other") == 0.0
+
+
+def test_serve_settings_refuse_an_open_api_off_loopback() -> None:
+    assert ServeSettings(serve_host="127.0.0.1", api_auth="off").api_auth == "off"
+    with pytest.raises(ValidationError, match="loopback"):
+        ServeSettings(serve_host="0.0.0.0", api_auth="off")
+
+
+def test_rate_limit_and_auth_apply_to_v1_only(tmp_path: Path) -> None:
+    deps = Deps(AgentSettings(data_dir=tmp_path))
+    app = create_app(deps, ServeSettings(api_rate_per_minute=1, api_rate_burst=2))
+    key = app.state.keys.create("t", "clinician", ["*"])[1]
+    client = TestClient(app)  # no lifespan: the model is never loaded
+    codes = [client.get("/v1/patients", headers={"X-API-Key": key}).status_code for _ in range(3)]
+    assert codes == [200, 200, 429]
+    limited = client.get("/v1/patients", headers={"X-API-Key": key})
+    assert int(limited.headers["retry-after"]) >= 1 and "rate limit" in limited.json()["detail"]
+    assert client.get("/healthz").status_code == 200
+    page = client.get("/")
+    assert page.status_code == 200 and "Clinical reasoning agent" in page.text
+    assert client.get("/static/app.js").status_code == 200
+    audit = list(app.state.audit.records())
+    assert [r["status"] for r in audit] == [200, 200, 429, 429] and all(r["who"]["key_id"] for r in audit)
+    deps.close()
