@@ -34,6 +34,7 @@ __all__ = ["SafetyOutputGuard"]
 
 log = logging.getLogger(__name__)
 
+_WITHHELD = "detail withheld: the draft contained identifiers"
 _NAMES = {
     "CitationValidity": "citations_exist",
     "Grounding": "grounded",
@@ -117,6 +118,8 @@ class SafetyOutputGuard:
     ) -> dict[str, Any]:
         a, checks = self._check(answer, claims, evidence, patient_id, abstain)
         redacted = _redact(answer, a.phi_values)
+        if a.phi:  # details quote sentences: none may carry the identifiers into the answer JSON or audit
+            checks = [c if c["name"] == "phi" or c["passed"] else {**c, "detail": _WITHHELD} for c in checks]
         if all(c["passed"] for c in checks):
             return report(checks)
         if a.hard or not a.bad:

@@ -75,6 +75,11 @@ class PhiScanner:
             )
         )
         self._engine.registry.add_recognizer(
+            PatternRecognizer(
+                "PHONE_NUMBER", patterns=[Pattern("us-phone", r"\b\d{3}[-. ]\d{3}[-. ]\d{4}\b", 0.6)]
+            )
+        )
+        self._engine.registry.add_recognizer(
             PatternRecognizer("US_DRIVER_LICENSE", patterns=[Pattern("synthea-dl", r"\bS999\d{5}\b", 0.7)])
         )
 
