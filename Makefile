@@ -89,6 +89,7 @@ bench: $(STAMP) $(LLM_STAMP) ## Benchmarks (guidelines, patients, local vLLM); w
 	$(BIN)/python -m evals.bench_patients --out reports/bench --patients 1000 \
 		$$(test -d ../shared/data/synthea-r4 && echo --base-dir ../shared/data/synthea-r4)
 	$(BIN)/python -m evals.bench_llm --out reports/bench
+	$(BIN)/python -m evals.bench_cds --out reports/bench
 
 eval: $(STAMP) ## Fast evaluation subsets with their regression gates
 	$(BIN)/cra eval retrieval-pubmedqa --out reports/eval --gate

@@ -58,6 +58,11 @@ class CdsSettings(BaseSettings):
             raise ValueError(f"CDS Hooks forbids 'none' and symmetric algorithms; not allowed: {bad}")
         return value
 
+    @field_validator("uspstf_json", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value in ("", None) else value
+
     @field_validator("base_url")
     @classmethod
     def _strip(cls, value: str) -> str:
