@@ -6,7 +6,15 @@ import math
 import statistics
 from collections.abc import Sequence
 
-__all__ = ["latency_percentiles", "mrr", "ndcg_at", "recall_at", "summarize_ranks"]
+__all__ = [
+    "latency_percentiles",
+    "mrr",
+    "ndcg_at",
+    "precision_recall",
+    "recall_at",
+    "summarize_ranks",
+    "wilson_interval",
+]
 
 
 def recall_at(ranks: Sequence[int | None], k: int) -> float:
@@ -49,3 +57,26 @@ def latency_percentiles(samples: Sequence[float]) -> dict[str, float]:
         "p95_ms": round(p95 * 1000, 3),
         "n": len(ordered),
     }
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a proportion (95% by default); ``(0, 1)`` when ``n`` is 0.
+
+    Unlike the normal approximation it stays inside [0, 1] and behaves at small ``n`` and at 0 or
+    100%, which is where smoke runs and per-data-set slices live.
+    """
+    if n <= 0:
+        return 0.0, 1.0
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def precision_recall(predicted: set[str], truth: set[str]) -> tuple[float | None, float | None]:
+    """Precision and recall of one prediction set; ``None`` where the denominator is empty."""
+    hits = len(predicted & truth)
+    precision = hits / len(predicted) if predicted else None
+    recall = hits / len(truth) if truth else None
+    return precision, recall
