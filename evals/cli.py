@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 
 from evals.gates import check_gates
+from evals.report import code_version
 from evals.retrieval_suites import (
     SuiteResult,
     load_guideline_questions,
@@ -274,6 +275,7 @@ def uspstf_eligibility(
     gaps_fn, gaps_why = care_gaps_system()
     systems = ["agent-evidence"] + (["care-gaps"] if gaps_fn else [])
     settings = {
+        "code": code_version(),
         "as_of": as_of,
         "question": QUESTION,
         "recommendations": len(recs),
@@ -374,6 +376,7 @@ def faithfulness(
         ids = _world_patient_ids(world, patients)
         cases = build_cases(ids, limit)
         settings = {
+            "code": code_version(),
             "mode": mode,
             "llm_url": llm_url,
             "llm_model": llm_model if llm_url else "",
@@ -439,6 +442,7 @@ def latency(
         ids = _world_patient_ids(world, 2)
         cases = build_cases(ids, modes, limit)
         settings = {
+            "code": code_version(),
             "modes": modes,
             "llm_url": llm_url,
             "llm_model": llm_model if llm_url else "",
@@ -532,6 +536,7 @@ def mirage(
     options = RunOptions(out=out, limit=limit, llm_url=llm_url, llm_model=llm_model, seed=seed, fresh=fresh)
     cases = mg.build_cases(bench, mode_list, limit, seed, chosen)
     settings = {
+        "code": code_version(),
         "llm_url": llm_url,
         "llm_model": llm_model,
         "modes": mode_list,

@@ -15,6 +15,7 @@ from typing import Any
 
 __all__ = [
     "bar_plot",
+    "code_version",
     "environment",
     "markdown_table",
     "write_index",
@@ -51,6 +52,13 @@ def _git() -> dict[str, Any]:
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}
     return {"commit": head, "dirty": bool(dirty)}
+
+
+def code_version() -> str:
+    """The commit the code runs at (``+dirty`` with uncommitted changes): part of every case log's
+    settings hash, so a resumed run never reuses answers that older code gave."""
+    git = _git()
+    return f"{git['commit'] or 'unknown'}{'+dirty' if git['dirty'] else ''}"
 
 
 def environment() -> dict[str, Any]:
