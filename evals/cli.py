@@ -7,6 +7,7 @@ refreshes ``<out>/index.md``. ``cra eval all`` runs them in turn.
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import sys
@@ -272,8 +273,9 @@ def uspstf_eligibility(
             continue
         facts["generated"] = f in trimmed
         cases.append(Case(facts["patient_id"], facts))
-    gaps_fn, gaps_why = care_gaps_system()
-    systems = ["agent-evidence"] + (["care-gaps"] if gaps_fn else [])
+    gaps_module, gaps_why = care_gaps_system()
+    gaps_payload = json.loads(recs_path.read_text(encoding="utf-8"))
+    systems = ["agent-evidence"] + (["care-gaps", "care-gaps+conditional"] if gaps_module else [])
     settings = {
         "code": code_version(),
         "as_of": as_of,
@@ -296,8 +298,9 @@ def uspstf_eligibility(
         def score(case: Case) -> dict[str, Any]:
             result = agent.ask(QUESTION, patient_id=case.inputs["patient_id"], as_of=as_of)
             surfaced = {"agent-evidence": surfaced_by_agent(result)}
-            if gaps_fn is not None:
-                surfaced["care-gaps"] = call_care_gaps(gaps_fn, case.inputs, recs)
+            if gaps_module is not None:
+                record = agent.context.patients.context(case.inputs["patient_id"], day)
+                surfaced.update(call_care_gaps(gaps_module, gaps_payload, case.inputs, record.get("summary")))
             truth_app, truth_due = set(case.inputs["truth_applies"]), set(case.inputs["truth_due"])
             return {
                 "outputs": {
@@ -314,7 +317,7 @@ def uspstf_eligibility(
     summary = summarize(records, systems)
     settings["skipped_not_alive"] = skipped
     settings["world"] = world.reports
-    best = summary[-1]
+    best = next((r for r in summary if r["config"] == "care-gaps"), summary[0])
     notes = [
         "Truth: for each patient alive on the as-of day, the USPSTF specific recommendations whose `ageRange` "
         "(inclusive) and `sex` include the patient's age and sex from the FHIR Patient resource; superseded "
@@ -324,7 +327,8 @@ def uspstf_eligibility(
         "condition for them.\n",
         f"Systems: `agent-evidence` = the agent's evidence-mode answer to “{QUESTION}”, scored by the USPSTF "
         f"records it cites (it cites at most three guideline passages, so its recall is capped by design). "
-        f"Care-gaps function: {gaps_why}.\n",
+        f"`care-gaps`: {gaps_why}; its `due` gaps, and with `+conditional` also the gaps that apply only if a "
+        "risk the record does not confirm is present.\n",
         f"Patients: {len(shared)} shared Synthea records (smallest first) and {len(made)} generated with "
         f"`synthea -p {generated} -s {seed}` (indexed with their Patient, Condition, MedicationRequest and "
         "AllergyIntolerance resources only: eligibility depends on age and sex, and the full generated "

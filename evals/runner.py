@@ -47,7 +47,8 @@ class CaseLog:
         self._lock = threading.Lock()
 
     def done(self) -> dict[str, dict[str, Any]]:
-        """Finished cases of this configuration, by case id (a torn last line is ignored)."""
+        """Finished cases of this configuration, by case id (a torn last line is ignored; a case
+        that ended in an error is not finished, so a resumed run tries it again)."""
         found: dict[str, dict[str, Any]] = {}
         if not self.path.is_file():
             return found
@@ -56,7 +57,11 @@ class CaseLog:
                 record = json.loads(line)
             except json.JSONDecodeError:
                 continue  # a line cut short by an interrupted write
-            if record.get("config_hash") == self.config:
+            if record.get("config_hash") != self.config:
+                continue
+            if record.get("error"):
+                found.pop(record["id"], None)
+            else:
                 found[record["id"]] = record
         return found
 

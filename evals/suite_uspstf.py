@@ -11,7 +11,6 @@ truth is computed from the USPSTF JSON (see :mod:`evals.uspstf`). The systems sc
 from __future__ import annotations
 
 import importlib
-import inspect
 from collections.abc import Callable
 from datetime import date
 from typing import Any
@@ -36,47 +35,32 @@ def surfaced_by_agent(result: dict[str, Any]) -> set[str]:
     }
 
 
-def _ids_in(items: Any) -> set[str]:
-    """Record ids in whatever the care-gaps function returns (ids, doc ids, or dicts/objects with one)."""
-    found: set[str] = set()
-    for item in items or []:
-        value = item
-        if not isinstance(item, str | int):
-            get = item.get if isinstance(item, dict) else lambda k, o=item: getattr(o, k, None)
-            value = next(
-                (get(k) for k in ("recommendation_id", "rec_id", "uspstf_id", "doc_id", "id") if get(k)), None
-            )
-        if value is not None:
-            found.add(str(value).removeprefix("uspstf_"))
-    return found
-
-
-def care_gaps_system() -> tuple[Callable[..., Any] | None, str]:
-    """The care-gaps function when ``agent.care_gaps`` exists, and why not otherwise."""
+def care_gaps_system() -> tuple[Any, str]:
+    """``agent.care_gaps`` (the CDS Hooks cards' source) when it is there, and a line saying which."""
     try:
         module = importlib.import_module("agent.care_gaps")
     except ImportError as exc:
-        return None, f"agent.care_gaps is not there yet ({exc})"
-    names = [n for n in getattr(module, "__all__", []) if callable(getattr(module, n, None))]
-    names = [n for n in names if "gap" in n.lower()] or names
-    if not names:
-        return None, "agent.care_gaps exports no function"
-    return getattr(module, names[0]), f"agent.care_gaps.{names[0]}"
+        return None, f"agent.care_gaps is not there ({exc})"
+    if not all(
+        hasattr(module, n) for n in ("care_gaps", "recommendations_from_json", "risk_factors_from_summary")
+    ):
+        return None, "agent.care_gaps lacks care_gaps / recommendations_from_json / risk_factors_from_summary"
+    return (
+        module,
+        "agent.care_gaps.care_gaps (recommendations from the same JSON, risks from the record summary)",
+    )
 
 
-def call_care_gaps(fn: Callable[..., Any], demo: dict[str, Any], recs: list[Recommendation]) -> set[str]:
-    """Call the care-gaps function with the arguments its signature names (age, sex, as_of, ...)."""
-    offered = {
-        "age": demo["age"],
-        "sex": demo["sex"],
-        "gender": demo["sex"],
-        "as_of": date.fromisoformat(demo["as_of"]),
-        "patient_id": demo["patient_id"],
-        "recommendations": recs,
-    }
-    params = inspect.signature(fn).parameters
-    kwargs = {k: v for k, v in offered.items() if k in params}
-    return _ids_in(fn(**kwargs))
+def call_care_gaps(
+    module: Any, payload: Any, demo: dict[str, Any], summary: dict[str, Any] | None
+) -> dict[str, set[str]]:
+    """The gaps ``care_gaps`` reports for one patient: ``due`` ones, and ``due`` plus ``conditional``."""
+    risks = module.risk_factors_from_summary(summary) if summary else set()
+    gaps = module.care_gaps(
+        demo["age"], demo["sex"], module.recommendations_from_json(payload), risk_factors=risks
+    )
+    due = {str(g.recommendation.rec_id) for g in gaps if g.status == "due"}
+    return {"care-gaps": due, "care-gaps+conditional": {str(g.recommendation.rec_id) for g in gaps}}
 
 
 def score_patient(truth_applies: set[str], truth_due: set[str], surfaced: set[str]) -> dict[str, Any]:
