@@ -77,6 +77,12 @@ def _add(total: PatientReport, part: PatientReport) -> None:
     total.skipped_by_type.update(part.skipped_by_type)
 
 
+def _cpu_seconds() -> tuple[float, float]:
+    """User+system CPU seconds of this process and of its ended child processes (the readers)."""
+    me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime, children.ru_utime + children.ru_stime
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("reports/bench"))
@@ -114,18 +120,23 @@ def main(argv: list[str] | None = None) -> None:
         indexer = PatientIndexer(store, dense, sparse, validate=not args.no_validate, readers=args.readers)
         total = PatientReport()
         step = max(1, 100 // len(base))
+        cpu = [0.0, 0.0]  # CPU seconds inside the indexer: this process, its readers
 
         def ingest(first: int, last: int) -> None:
             for start in range(first, last, step):  # about a hundred patients' files on disk at a time
                 folder = Path(tmp) / f"batch{start}"
                 write_copies(base, start, min(last, start + step), folder)
+                before = _cpu_seconds()
                 _add(total, indexer.index([str(folder)]))
+                for i, (now, then) in enumerate(zip(_cpu_seconds(), before, strict=True)):
+                    cpu[i] += now - then
                 shutil.rmtree(folder)
                 console.print(
                     f"{len(total.patients)} patients, {total.events_total} events, {total.seconds:.0f} s"
                 )
 
         ingest(0, copies)
+        cpu_main, cpu_readers = cpu
         t0 = time.perf_counter()
         store.optimize("patients")
         optimize_s = time.perf_counter() - t0
@@ -150,6 +161,9 @@ def main(argv: list[str] | None = None) -> None:
             "raw_encoding_s_same_texts": round(raw_s, 1),
             "raw_texts_per_s": round(len(texts) / raw_s, 1) if raw_s else None,
             "events_per_s_if_every_event_were_embedded": round(len(texts) / raw_s, 1) if raw_s else None,
+            # CPU time does not depend on what else runs on the machine (wall time does).
+            "cpu_s_main": round(cpu_main, 1),
+            "cpu_s_readers": round(cpu_readers, 1),
             "optimize_s": round(optimize_s, 1),
             "peak_rss_mb": round(peak_rss, 1),
             "peak_rss_reader_mb": round(peak_rss_readers, 1),

@@ -6,6 +6,8 @@ model, so it can run in a forked reader process while the parent embeds and writ
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,7 @@ from patient_index.reader import iter_resources, owner_of
 from patient_index.report import PatientReport
 from patient_index.validation import is_unknown_type, validation_error
 
-__all__ = ["FileEvents", "Message"]
+__all__ = ["FileEvents", "Message", "content_hash"]
 
 # A chunk of event groups (each group: all events of one resource), or the file's final report.
 Message = list[list[Event]] | PatientReport
@@ -111,11 +113,17 @@ class FileEvents:
             yield _events_of(r, owner, report)
 
 
+def content_hash(event: Event) -> str:
+    """Hash of an event's payload: an unchanged event read again is not written again."""
+    return hashlib.sha256(json.dumps(event, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
 def _events_of(r: dict[str, Any], patient_id: str, report: PatientReport) -> list[Event]:
     events = resource_events(r, patient_id)
     report.patients.add(patient_id)
     report.events_total += len(events)
     for e in events:
+        e["content_hash"] = content_hash(e)  # here, so a reader process does the hashing
         if not e.get("date"):
             report.events_without_date += 1
         if e.get("unit_flag"):

@@ -3,8 +3,8 @@
 * Each resource is validated with ``fhir.resources`` (R4B models, which read R4 content);
   an invalid one is reported with its position and the first validation error, the rest go on.
 * Event ids come from (patient, resource type, resource id, part), so the same resource read
-  twice, from one file or another, is one event. A payload hash makes an unchanged re-read a
-  no-op; an older ``meta.versionId``/``lastUpdated`` never overwrites a newer one; a newer
+  twice, from one file or another, is one event. A payload hash (computed when the file is
+  read) makes an unchanged re-read a no-op; an older ``meta.versionId``/``lastUpdated`` never overwrites a newer one; a newer
   version replaces the old and removes parts (components, note chunks) it no longer has.
 * Synthea-like records repeat the same display strings endlessly, so the dense vector is
   computed from what an event *is* (type, category, display) and cached per distinct text;
@@ -15,8 +15,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 import time
@@ -47,10 +45,6 @@ def dense_key(event: Event) -> str:
     if event.get("resource_type") == "DocumentReference":
         return event.get("text", "")
     return f"{event.get('resource_type', '')} | {event.get('category', '')} | {event.get('display', '')}"
-
-
-def _payload_hash(event: Event) -> str:
-    return hashlib.sha256(json.dumps(event, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
 def _newer(a: str, b: str) -> bool:
@@ -177,13 +171,11 @@ class PatientIndexer:
                 keep = {e["event_id"] for e in group}
                 stale.extend(i for i in old if i not in keep)
             for e in group:
-                e_hash = _payload_hash(e)
                 prior = existing.get(e["event_id"])
-                if prior is not None and prior.get("content_hash") == e_hash:
+                if prior is not None and prior.get("content_hash") == e["content_hash"]:
                     report.events_unchanged += 1
                     continue
                 payload: dict[str, Any] = dict(e)
-                payload["content_hash"] = e_hash
                 payload["resource_key"] = key[1]
                 to_write.append(payload)
         if to_write:
@@ -207,7 +199,7 @@ class PatientIndexer:
                 self._vectors[k] = [float(x) for x in v]
         sparse = self.sparse.encode_documents([e.get("text", "") for e in events])
         points = [
-            PointRecord(id=e["event_id"], dense=self._vectors[k], sparse=s, payload=dict(e))
+            PointRecord(id=e["event_id"], dense=self._vectors[k], sparse=s, payload=e)
             for e, k, s in zip(events, keys, sparse, strict=True)
         ]
         self.store.upsert(self.collection, points)
