@@ -88,7 +88,7 @@ def create_app(deps: Deps | None = None, settings: ServeSettings | None = None) 
     app.state.serve_settings = settings
     app.state.audit = AuditLog.at(data_dir)
     app.state.feedback = FeedbackStore.at(data_dir)
-    app.state.keys = KeyStore.at(data_dir)
+    app.state.keys = KeyStore(settings.api_keys_db) if settings.api_keys_db else KeyStore.at(data_dir)
     app.state.metrics = Metrics()
     app.state.rate_limiter = RateLimiter(settings.api_rate_per_minute, settings.api_rate_burst)
     app.state.answer_slots = threading.BoundedSemaphore(settings.api_max_concurrent_answers)

@@ -26,6 +26,12 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(feedback_app, name="feedback")
 
 
+def _keys(ctx: typer.Context) -> KeyStore:
+    """The key store the server reads: ``CRA_API_KEYS_DB``, else the one in the data dir."""
+    path = ServeSettings().api_keys_db
+    return KeyStore(path) if path else KeyStore.at(_deps(ctx).settings.data_dir)
+
+
 @app.command("serve")
 def serve(
     ctx: typer.Context,
@@ -50,7 +56,7 @@ def serve(
         settings = ServeSettings(**overrides)
     except ValidationError as exc:
         raise fail(exc.errors()[0]["msg"].removeprefix("Value error, ")) from exc
-    keys = KeyStore.at(deps.settings.data_dir)
+    keys = _keys(ctx)
     live = keys.active_count()
     keys.close()
     if settings.api_auth == "keys" and live == 0 and not is_loopback(settings.serve_host):
@@ -84,7 +90,7 @@ def keys_create(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Create a key; its secret is printed once and only its hash is stored."""
-    keys = KeyStore.at(_deps(ctx).settings.data_dir)
+    keys = _keys(ctx)
     try:
         record, secret = keys.create(name, role, list(patients or []))
     except ApiKeyError as exc:
@@ -102,7 +108,7 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Every key: id, name, role, patient scope, revoked or not (never secrets)."""
-    keys = KeyStore.at(_deps(ctx).settings.data_dir)
+    keys = _keys(ctx)
     rows: list[dict[str, Any]] = [k.as_json() for k in keys.list()]
     keys.close()
     if as_json:
@@ -118,7 +124,7 @@ def keys_list(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json"
 @keys_app.command("revoke")
 def keys_revoke(ctx: typer.Context, key_id: Annotated[str, typer.Argument(help="The key's id.")]) -> None:
     """Revoke a key; requests with it get 401 from then on."""
-    keys = KeyStore.at(_deps(ctx).settings.data_dir)
+    keys = _keys(ctx)
     try:
         record = keys.revoke(key_id)
     except ApiKeyError as exc:

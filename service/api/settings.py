@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -36,6 +37,10 @@ class ServeSettings(BaseSettings):
     api_rate_burst: int = Field(default=30, ge=1, description="Requests a key may send at once.")
     api_max_concurrent_answers: int = Field(
         default=4, ge=1, le=256, description="Agent runs at once in this process (the rest queue)."
+    )
+    api_keys_db: Path | None = Field(
+        default=None,
+        description="SQLite file of API keys; empty: <data dir>/api_keys.sqlite. Replicas share one file.",
     )
     serve_graceful_s: float = Field(
         default=20.0, ge=0, description="On SIGTERM, how long in-flight requests may finish."

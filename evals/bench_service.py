@@ -1,0 +1,231 @@
+"""Load on the HTTP service: 50 concurrent clients for 60 s on ``/v1/ask`` (evidence mode) on loopback.
+
+A real ``cra serve`` process over an embedded index (four open-medicine guidelines, the demo
+protocol, three Synthea patients when the shared records are present); every request carries an
+API key, is audited and remembered for feedback, exactly as in production. Measured: throughput,
+p50/p95/p99 latency, errors by status, and the server's RSS at the start and end of the run.
+
+    python -m evals.bench_service --out reports/bench [--data-dir DIR] [--clients 50] [--seconds 60]
+
+Other scenarios plug in through ``SCENARIOS`` (a name and a function giving one request's method,
+path and JSON body for a client and a counter); ``--scenario NAME`` picks one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import psutil
+from rich.console import Console
+
+from evals.report import environment, markdown_table
+from service.keys import KeyStore
+
+__all__ = ["SCENARIOS", "main"]
+
+console = Console(soft_wrap=True, highlight=False, markup=False)
+ROOT = Path(__file__).resolve().parents[1]
+SYNTHEA = ROOT.parent / "shared" / "data" / "synthea-r4"
+GUIDELINES = ("acc_aha_cholesterol_2018", "ada_diabetes_2024", "kdigo_ckd_2024", "acc_aha_hypertension_2017")
+QUESTIONS = (
+    "Which statin and dose counts as high-intensity therapy?",
+    "What blood pressure target applies to adults with diabetes?",
+    "When should a patient with chronic kidney disease be referred to nephrology?",
+    "What HbA1c target is recommended for most non-pregnant adults?",
+    "Is the latest blood pressure at target?",
+    "How has kidney function changed over time?",
+)
+
+Request = tuple[str, str, dict[str, Any]]
+
+
+def ask_request(client: int, n: int, patients: list[str]) -> Request:
+    """``/v1/ask``: guideline questions and, every other time, one about a patient."""
+    question = QUESTIONS[(client + n) % len(QUESTIONS)]
+    body: dict[str, Any] = {"question": question}
+    if patients and n % 2:
+        body["patient_id"] = patients[(client + n) % len(patients)]
+    return "POST", "/v1/ask", body
+
+
+SCENARIOS: dict[str, Callable[[int, int, list[str]], Request]] = {"ask": ask_request}
+
+
+def _cra(data_dir: Path, *args: str) -> str:
+    command = [str(Path(sys.executable).with_name("cra")), "--data-dir", str(data_dir), *args]
+    return subprocess.run(command, check=True, capture_output=True, text=True).stdout
+
+
+def build_index(data_dir: Path) -> list[str]:
+    """Index the bench world (idempotent) and return the patient ids."""
+    from guidelines_index.corpora import corpus_path
+
+    content = corpus_path("open-medicine")
+    _cra(data_dir, "index", "guidelines", "--json", *[str(content / g) for g in GUIDELINES],
+         str(ROOT / "examples" / "guidelines"))  # fmt: skip
+    files = sorted(SYNTHEA.glob("*.json"))[:3] if SYNTHEA.is_dir() else []
+    if files:
+        _cra(data_dir, "index", "patients", "--json", *map(str, files))
+        return [p["patient_id"] for p in json.loads(_cra(data_dir, "patient", "list", "--json"))]
+    return []
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _rss_mb(proc: psutil.Process) -> float:
+    procs = [proc, *proc.children(recursive=True)]
+    return round(sum(p.memory_info().rss for p in procs if p.is_running()) / 2**20, 1)
+
+
+async def _wait_ready(url: str, timeout_s: float = 180) -> None:
+    deadline = time.monotonic() + timeout_s
+    async with httpx.AsyncClient() as client:
+        while time.monotonic() < deadline:
+            try:
+                if (await client.get(f"{url}/readyz")).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.5)
+    raise RuntimeError("the server did not become ready")
+
+
+async def _load(url: str, key: str, make: Callable[[int, int, list[str]], Request], patients: list[str],
+                clients: int, seconds: float, proc: psutil.Process) -> dict[str, Any]:  # fmt: skip
+    latencies: list[float] = []
+    statuses: Counter[str] = Counter()
+    rss: list[float] = []
+    headers = {"Authorization": f"Bearer {key}"}
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=120, limits=limits) as http:
+
+        async def client(i: int) -> None:
+            n = 0
+            while time.monotonic() < stop:
+                method, path, body = make(i, n, patients)
+                started = time.perf_counter()
+                try:
+                    reply = await http.request(method, path, json=body)
+                    statuses[str(reply.status_code)] += 1
+                except httpx.HTTPError as exc:
+                    statuses[type(exc).__name__] += 1
+                    continue
+                finally:
+                    n += 1
+                latencies.append(time.perf_counter() - started)
+
+        async def sample() -> None:
+            while time.monotonic() < stop:
+                rss.append(_rss_mb(proc))
+                await asyncio.sleep(1)
+
+        started = time.monotonic()
+        stop = started + seconds
+        await asyncio.gather(sample(), *(client(i) for i in range(clients)))
+        elapsed = time.monotonic() - started
+    ok = statuses.get("200", 0)
+    ms = np.array(latencies) * 1000
+    return {
+        "clients": clients,
+        "seconds": round(elapsed, 1),
+        "requests": int(sum(statuses.values())),
+        "ok": ok,
+        "errors": int(sum(v for k, v in statuses.items() if k != "200")),
+        "statuses": dict(statuses),
+        "throughput_rps": round(ok / elapsed, 2),
+        "p50_ms": round(float(np.percentile(ms, 50)), 1),
+        "p95_ms": round(float(np.percentile(ms, 95)), 1),
+        "p99_ms": round(float(np.percentile(ms, 99)), 1),
+        "rss_start_mb": rss[0] if rss else None,
+        "rss_end_mb": _rss_mb(proc),
+        "rss_peak_mb": max(rss) if rss else None,
+    }
+
+
+def run(data_dir: Path, scenario: str, clients: int, seconds: float) -> dict[str, Any]:
+    """Index, serve, warm up, load; returns the figures."""
+    console.print(f"indexing the bench world in {data_dir} ...")
+    patients = build_index(data_dir)
+    keys = KeyStore.at(data_dir)
+    key = keys.create("bench", "service", ["*"])[1]
+    keys.close()
+    port = _free_port()
+    env = {**os.environ, "CRA_API_RATE_PER_MINUTE": "10000000", "CRA_API_RATE_BURST": "1000000",
+           "CRA_LLM_BASE_URL": "", "HF_HUB_OFFLINE": "1"}  # fmt: skip
+    command = [
+        str(Path(sys.executable).with_name("cra")),
+        "--data-dir",
+        str(data_dir),
+        "serve",
+        "--port",
+        str(port),
+    ]
+    log = (data_dir / "bench_service.log").open("w")
+    server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        asyncio.run(_wait_ready(url))
+        proc = psutil.Process(server.pid)
+        console.print(f"warming up, then {clients} clients for {seconds:.0f} s on scenario {scenario} ...")
+        asyncio.run(_load(url, key, SCENARIOS[scenario], patients, 4, 5, proc))
+        result = asyncio.run(_load(url, key, SCENARIOS[scenario], patients, clients, seconds, proc))
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+        log.close()
+    return {"scenario": scenario, "patients": len(patients), **result}
+
+
+def write_report(result: dict[str, Any], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    payload = {"result": result, "environment": environment()}
+    (out / "bench_service.json").write_text(json.dumps(payload, indent=2) + "\n")
+    columns = ["scenario", "clients", "seconds", "requests", "errors", "throughput_rps", "p50_ms", "p95_ms",
+               "p99_ms", "rss_start_mb", "rss_end_mb", "rss_peak_mb"]  # fmt: skip
+    text = (
+        "# HTTP service under load (loopback)\n\n"
+        f"`cra serve` (one process, embedded Qdrant, evidence mode: no LLM), {result['clients']} concurrent "
+        f"clients with an API key for {result['seconds']} s on `/v1/ask`; every request audited. Statuses: "
+        f"{json.dumps(result['statuses'])}. RSS is the server's process tree.\n\n"
+        + markdown_table([result], columns)
+        + "\nMeasured on a shared 2-core machine: the client load generator runs on the same cores.\n"
+    )
+    (out / "bench_service.md").write_text(text)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--out", type=Path, default=Path("reports/bench"))
+    parser.add_argument("--data-dir", type=Path, default=None, help="Reuse this folder for the index.")
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="ask")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="cra-bench-service-") as tmp:
+        result = run(args.data_dir or Path(tmp), args.scenario, args.clients, args.seconds)
+    write_report(result, args.out)
+    console.print(json.dumps(result))
+    if result["errors"]:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
