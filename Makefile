@@ -11,7 +11,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
 .DEFAULT_GOAL := help
-.PHONY: help install llm-install demo test test-fast lint typecheck bench eval clean
+.PHONY: help install llm-install browser demo test test-fast lint typecheck bench eval clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -71,6 +71,11 @@ demo: $(STAMP) ## Index the open-medicine guidelines and the shipped examples, t
 	$(CRA) patient search $$($(CRA) patient list --json | $(BIN)/python -c 'import json,sys; print(json.load(sys.stdin)[0]["patient_id"])') "blood pressure" -k 3
 	$(CRA) info
 
+# The e2e tests drive Debian's chromium through Playwright; Playwright's own browser downloads are never used.
+browser: ## Install Debian's chromium for the browser tests (apt-get; sudo when not root)
+	@test -x /usr/bin/chromium || { $$(test "$$(id -u)" = 0 || echo sudo) apt-get update -qq && \
+		$$(test "$$(id -u)" = 0 || echo sudo) apt-get install -y -qq chromium; }
+
 test: $(STAMP) ## Run the whole test suite (unit + integration, real model and engines)
 	$(BIN)/python -m pytest
 
@@ -90,6 +95,7 @@ bench: $(STAMP) $(LLM_STAMP) ## Benchmarks (guidelines, patients, local vLLM); w
 		$$(test -d ../shared/data/synthea-r4 && echo --base-dir ../shared/data/synthea-r4)
 	$(BIN)/python -m evals.bench_llm --out reports/bench
 	$(BIN)/python -m evals.bench_cds --out reports/bench
+	$(BIN)/python -m evals.bench_service --out reports/bench
 
 # The retrieval suites run whole (seconds once indexed); the agent suites run fast subsets into
 # reports/eval/ci, always afresh (--fresh) so a gate never reads answers an older run left behind.

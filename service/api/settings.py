@@ -6,7 +6,7 @@ import ipaddress
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["ServeSettings", "is_loopback"]
@@ -45,6 +45,11 @@ class ServeSettings(BaseSettings):
     serve_graceful_s: float = Field(
         default=20.0, ge=0, description="On SIGTERM, how long in-flight requests may finish."
     )
+
+    @field_validator("api_keys_db", mode="before")
+    @classmethod
+    def _empty_is_default(cls, value: object) -> object:
+        return None if value == "" else value
 
     @model_validator(mode="after")
     def _no_open_public_bind(self) -> ServeSettings:
