@@ -39,8 +39,12 @@ _PATIENT_FIELDS = ("resource_type", "resource_id", "date")
 
 
 def word_estimate(text: str) -> int:
-    """Token count estimate when the served model's tokenizer is not available (errs high)."""
-    return int(len(text.split()) * 1.6) + 4
+    """Token count estimate when the served model's tokenizer is not available (errs high).
+
+    Clinical text with tables, numbers and units tokenizes densely: about 3 characters a token
+    for small-vocabulary models, which the character bound covers.
+    """
+    return int(max(len(text.split()) * 1.6, len(text) / 2.8)) + 4
 
 
 def number_items(

@@ -60,7 +60,7 @@ def make_agent(
         input_guard=input_guard or BasicInputGuard(),
         output_guard=output_guard or BasicOutputGuard(),
         evidence_guard=evidence_guard or pass_evidence,
-        count_tokens=token_counter(settings.llm_tokenizer),
+        count_tokens=token_counter(settings.tokenizer_dir),
         context_tokens=settings.llm_context_tokens,
         answer_tokens=settings.llm_max_tokens,
     )

@@ -8,7 +8,9 @@ from pydantic import Field, field_validator
 
 from retrieval.settings import Settings
 
-__all__ = ["AgentSettings"]
+__all__ = ["SMOLLM2_DIRNAME", "AgentSettings"]
+
+SMOLLM2_DIRNAME = "smollm2-135m-instruct"
 
 
 class AgentSettings(Settings):
@@ -59,6 +61,21 @@ class AgentSettings(Settings):
     @classmethod
     def _strip(cls, value: str) -> str:
         return value.strip().rstrip("/")
+
+    @property
+    def served_model_dir(self) -> Path:
+        """The model folder a local vLLM serves: ``llm_model_path``, else SmolLM2 converted into the data dir."""
+        return (
+            Path(self.llm_model_path) if self.llm_model_path else self.data_dir / "models" / SMOLLM2_DIRNAME
+        )
+
+    @property
+    def tokenizer_dir(self) -> Path | None:
+        """Where the served model's tokenizer is: ``llm_tokenizer``, else the served folder if it has one."""
+        if self.llm_tokenizer:
+            return Path(self.llm_tokenizer)
+        folder = self.served_model_dir
+        return folder if (folder / "tokenizer.json").is_file() else None
 
     @property
     def threads_db(self) -> Path:

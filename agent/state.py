@@ -43,6 +43,7 @@ class AgentState(AgentInput, total=False):
     mode: str
     llm_error: str
     attempts: int
+    rejected: list[str]  # names of the checks the LLM's drafts failed, for the report
     guard: dict[str, Any]
     result: dict[str, Any]
     timings_ms: Annotated[dict[str, float], merge_timings]

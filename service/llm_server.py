@@ -22,7 +22,7 @@ from types import TracebackType
 
 import httpx
 
-from agent.settings import AgentSettings
+from agent.settings import SMOLLM2_DIRNAME, AgentSettings
 
 __all__ = [
     "DEFAULT_MODEL_DIRNAME",
@@ -41,7 +41,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MODEL_DIRNAME = "smollm2-135m-instruct"
+DEFAULT_MODEL_DIRNAME = SMOLLM2_DIRNAME
 _CONVERT_SCRIPT = Path(__file__).with_name("llm_convert.py")
 _PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -97,7 +97,7 @@ def find_vllm(venv: Path) -> VllmInstall:
 
 def default_model_dir(settings: AgentSettings) -> Path:
     """Folder of the converted SmolLM2-135M-Instruct inside the data dir."""
-    return settings.data_dir / "models" / DEFAULT_MODEL_DIRNAME
+    return settings.data_dir / "models" / SMOLLM2_DIRNAME
 
 
 def convert_default_model(install: VllmInstall, target: Path, *, timeout_s: float = 900) -> Path:

@@ -123,7 +123,10 @@ def guard_output(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str,
     )
     revised = verdict.pop("revised", None)  # a guard that stripped unsupported sentences or redacted PHI
     if revised is None:
-        return {"guard": verdict}
+        rejected = list(state.get("rejected", []))
+    if not verdict["passed"] and draft.get("source") == "llm":
+        rejected += [c["name"] for c in verdict["checks"] if not c["passed"]]
+    return {"guard": verdict, "rejected": rejected}
     return {"guard": verdict, "draft": {**draft, "answer": revised}}
 
 
@@ -154,6 +157,12 @@ def finish(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         checks = state["input_guard"]["checks"] + state.get("evidence_checks", []) + guard["checks"]
         if state.get("llm_error"):
             checks = [*checks, check("llm", False, state["llm_error"])]
+        if state.get("rejected"):
+            names = ", ".join(dict.fromkeys(state["rejected"]))
+            checks = [
+                *checks,
+                check("llm_draft", False, f"the model's draft failed: {names}; it was replaced"),
+            ]
         result = {
             "answer": answer,
             "mode": mode,

@@ -24,7 +24,14 @@ _CARRIED = 4  # earlier-turn items kept at most when a follow-up reuses them
 @timed("guard_input", first=True)
 def guard_input(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     verdict = runtime.context.input_guard(state.get("question", ""), state.get("patient_id"))
-    reset: dict[str, Any] = {"draft": None, "raw": "", "llm_error": "", "attempts": 0, "mode": ""}
+    reset: dict[str, Any] = {
+        "draft": None,
+        "raw": "",
+        "llm_error": "",
+        "attempts": 0,
+        "mode": "",
+        "rejected": [],
+    }
     return {**reset, "input_guard": verdict, "mode": "" if verdict["passed"] else "refused"}
 
 

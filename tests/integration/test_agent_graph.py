@@ -57,8 +57,8 @@ def test_patient_question_cites_that_patients_record_only(world: World) -> None:
     assert all(o not in blob for o in others)
 
 
-def test_off_topic_question_abstains_with_a_reason(world: World) -> None:
-    answer = world.agent().ask("Who won the football world cup in 1998?")
+def test_uncovered_question_abstains_with_a_reason(world: World) -> None:
+    answer = world.agent().ask("What is the post-exposure rabies vaccine schedule after a dog bite?")
     assert answer["mode"] == "abstain" and answer["citations"] == []
     assert "threshold" in answer["answer"]
 
@@ -133,9 +133,9 @@ def test_llm_mode_with_a_well_behaved_server(world: World) -> None:
     [
         ("non-JSON, repaired", [("json", "Sure! Atorvastatin."), ("json", GOOD)], 2, "llm", set()),
         ("non-JSON twice", [("json", "Sure!"), ("json", "Still not JSON")], 2, "evidence", {"llm"}),
-        ("fabricated id, repaired", [("json", FABRICATED), ("json", GOOD)], 2, "llm", set()),
-        ("fabricated id twice", [("json", FABRICATED), ("json", FABRICATED)], 2, "evidence", set()),
-        ("off-topic answer", [("json", OFF_TOPIC), ("json", OFF_TOPIC)], 2, "evidence", set()),
+        ("fabricated id, repaired", [("json", FABRICATED), ("json", GOOD)], 2, "llm", {"llm_draft"}),
+        ("fabricated id twice", [("json", FABRICATED), ("json", FABRICATED)], 2, "evidence", {"llm_draft"}),
+        ("off-topic answer", [("json", OFF_TOPIC), ("json", OFF_TOPIC)], 2, "evidence", {"llm_draft"}),
         ("server error", [("status", 500)], 1, "evidence", {"llm"}),
         ("timeout", [("sleep", 3)], 1, "evidence", {"llm"}),
     ],
