@@ -96,12 +96,14 @@ bench: $(STAMP) $(LLM_STAMP) ## Benchmarks (guidelines, patients, local vLLM); w
 	$(BIN)/python -m evals.bench_llm --out reports/bench
 	$(BIN)/python -m evals.bench_cds --out reports/bench
 	$(BIN)/python -m evals.bench_service --out reports/bench
+	$(BIN)/python -m evals.bench_guards --out reports/bench
 
 # The retrieval suites run whole (seconds once indexed); the agent suites run fast subsets into
 # reports/eval/ci, always afresh (--fresh) so a gate never reads answers an older run left behind.
 eval: $(STAMP) ## Fast evaluation subsets with their regression gates (thresholds: evals/gates.json)
 	$(BIN)/cra eval retrieval-pubmedqa --out reports/eval --gate
 	$(BIN)/cra eval guideline-retrieval --out reports/eval --gate
+	$(BIN)/cra eval safety --subset 4 --out reports/eval --gate
 	$(BIN)/cra eval uspstf-eligibility --limit 8 --generated 2 --out reports/eval/ci --fresh --gate
 	$(BIN)/cra eval faithfulness --limit 12 --patients 1 --out reports/eval/ci --fresh --gate
 	$(BIN)/cra eval latency --limit 6 --out reports/eval/ci --fresh --gate

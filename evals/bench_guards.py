@@ -67,7 +67,7 @@ def run(out: Path, synthea: Path) -> dict[str, Any]:
         world.store.close()
     rows = [{"guard": k, **percentiles(v)} for k, v in timings.items()]
     rows += [{"guard": f"both ({mode} answers)", **percentiles(v)} for mode, v in sorted(by_mode.items())]
-    result = {"benchmark": "guards", "environment": environment(), "rows": rows}
+    result: dict[str, Any] = {"benchmark": "guards", "environment": environment(), "rows": rows}
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench_guards.json").write_text(json.dumps(result, indent=2))
     md = [

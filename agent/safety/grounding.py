@@ -97,7 +97,10 @@ def split_answer(answer: str, by_id: dict[str, dict[str, Any]]) -> list[Sentence
             f"{by_id[i].get('text', '')} {by_id[i].get('date', '')}" for i in cites if i in by_id
         )
         body = plain(s).lstrip("- ").strip()
-        extractive = bool(body) and _squash(body.split(": ", 1)[-1]) in _squash(source)
+        quoted = body.split(": ", 1)[-1].rstrip(
+            "…"
+        )  # the evidence answer cuts long excerpts with an ellipsis
+        extractive = bool(body) and _squash(quoted) in _squash(source)
         out.append(Sentence(s, cites, source, extractive=extractive))
     return out
 

@@ -17,6 +17,7 @@ from guardrails.validator_base import (  # noqa: E402  (after the offline setup,
     register_validator,
 )
 
+from agent.safety.drugs import drugs_in  # noqa: E402
 from agent.safety.patterns import CLINICAL_TERMS, FOREIGN_PATIENT, INJECTION, OFF_SCOPE, normalize  # noqa: E402
 
 __all__ = ["ClinicalScope", "ForeignPatient", "PromptInjection", "SizeLimit"]
@@ -65,7 +66,7 @@ class ClinicalScope(Validator):
         m = OFF_SCOPE.search(text)
         if m:
             return FailResult(error_message=f"outside clinical decision support ({m.group(0)[:30]!r})")
-        if not CLINICAL_TERMS.search(text):
+        if not CLINICAL_TERMS.search(text) and not drugs_in(text):
             return FailResult(error_message="no clinical subject: this assistant answers clinical questions")
         return PassResult()
 

@@ -96,7 +96,7 @@ CLINICAL_TERMS = re.compile(
     r"vital|pulse|weight|bmi|height|temperature|oxygen|saturation|respirat|asthma|copd|pneumonia|sepsis|infect|"
     r"antibiot|vaccin|immuni|allerg|condition|disease|disorder|syndrome|chronic|acute|pain|fever|cough|"
     r"liver|hepat|cirrho|pancrea|gout|arthritis|osteopor|fracture|bone|thyroid|anemi|bleed|anticoag|warfarin|"
-    r"aspirin|clopidogrel|heparin|pregnan|postpartum|depress|anxiety|alcohol|smok|tobacco|obes|diet|exercise|"
+    r"aspirin|clopidogrel|heparin|lipoprotein|lp\(a\)|apob|sequestrant|fibrat|ezetimib|pcsk9|niacin|dosed|pregnan|postpartum|depress|anxiety|alcohol|smok|tobacco|obes|diet|exercise|"
     r"lifestyle|surgery|surgical|operat|procedure|imaging|ct|mri|ecg|ekg|echo|x-?ray|encounter|visit|history|"
     r"trend|latest|last|recent|chang|her|his|she|he|they|mmol|mg/dl|adverse|side effect|interaction|elderly|older adult|"
     r"child|pediatric|neonat|infant|women|men|adult|population|evidence|class|grade|level of evidence|trial|"
