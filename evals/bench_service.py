@@ -155,6 +155,8 @@ async def _load(url: str, key: str, make: Callable[[int, int, list[str]], Reques
         "p95_ms": round(float(np.percentile(ms, 95)), 1),
         "p99_ms": round(float(np.percentile(ms, 99)), 1),
         "rss_start_mb": rss[0] if rss else None,
+        # After the ramp-up (all clients in flight, thread pool grown): the steady state to compare with the end.
+        "rss_after_ramp_mb": rss[min(len(rss) - 1, 10)] if rss else None,
         "rss_end_mb": _rss_mb(proc),
         "rss_peak_mb": max(rss) if rss else None,
     }
@@ -199,12 +201,12 @@ def write_report(result: dict[str, Any], out: Path) -> None:
     payload = {"result": result, "environment": environment()}
     (out / "bench_service.json").write_text(json.dumps(payload, indent=2) + "\n")
     columns = ["scenario", "clients", "seconds", "requests", "errors", "throughput_rps", "p50_ms", "p95_ms",
-               "p99_ms", "rss_start_mb", "rss_end_mb", "rss_peak_mb"]  # fmt: skip
+               "p99_ms", "rss_start_mb", "rss_after_ramp_mb", "rss_end_mb", "rss_peak_mb"]  # fmt: skip
     text = (
         "# HTTP service under load (loopback)\n\n"
         f"`cra serve` (one process, embedded Qdrant, evidence mode: no LLM), {result['clients']} concurrent "
         f"clients with an API key for {result['seconds']} s on `/v1/ask`; every request audited. Statuses: "
-        f"{json.dumps(result['statuses'])}. RSS is the server's process tree.\n\n"
+        f"{json.dumps(result['statuses'])}. RSS is the server's process tree: at the start, 10 s in (every client in flight), at the end.\n\n"
         + markdown_table([result], columns)
         + "\nMeasured on a shared 2-core machine: the client load generator runs on the same cores.\n"
     )
