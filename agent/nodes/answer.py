@@ -122,12 +122,13 @@ def guard_output(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str,
         abstain=bool(draft.get("abstain")),
     )
     revised = verdict.pop("revised", None)  # a guard that stripped unsupported sentences or redacted PHI
-    if revised is None:
-        rejected = list(state.get("rejected", []))
+    rejected = list(state.get("rejected", []))
     if not verdict["passed"] and draft.get("source") == "llm":
         rejected += [c["name"] for c in verdict["checks"] if not c["passed"]]
-    return {"guard": verdict, "rejected": rejected}
-    return {"guard": verdict, "draft": {**draft, "answer": revised}}
+    update: dict[str, Any] = {"guard": verdict, "rejected": rejected}
+    if revised is not None:
+        update["draft"] = {**draft, "answer": revised}
+    return update
 
 
 def _refusal(state: AgentState) -> dict[str, Any]:
