@@ -69,8 +69,19 @@ class PatientIndexer:
         max_file_bytes: int = 2_000_000_000,
         readers: int | None = None,
     ) -> None:
-        """``readers``: forked processes that read and validate files (0: in this process;
-        default: two on a machine with two or more cores)."""
+        """Set up an indexer over one store and its encoders.
+
+        Args:
+            store: The vector store holding the patient collection.
+            dense: Encoder for the dense vectors (cached per distinct text).
+            sparse: Encoder for the BM25 vectors.
+            collection: Name of the patient collection.
+            validate: Validate every resource with ``fhir.resources``.
+            batch_size: Events written per batch.
+            max_file_bytes: Larger files are skipped and reported.
+            readers: Forked processes that read, validate and map files (0: in this process;
+                default: two on a machine with two or more cores).
+        """
         self.store = store
         self.dense = dense
         self.sparse = sparse
