@@ -20,6 +20,8 @@ EVIDENCE_LABEL = (
 # Dense cosine (all-MiniLM-L6-v2) below which a guideline passage is not taken as covering the
 # question; calibrated on the guideline question set against off-corpus questions (see evals).
 MIN_GUIDELINE_RELEVANCE = 0.45
+# The same for a single record entry found by search (computed facts are always shown).
+MIN_EVENT_RELEVANCE = 0.45
 _MAX_GUIDELINES = 3
 _MAX_SENTENCES = 2
 _MAX_CHARS = 480
@@ -34,6 +36,17 @@ def relevant_guidelines(items: Sequence[dict[str, Any]], threshold: float) -> li
     return sorted(gs, key=lambda i: -float(i["relevance"]))
 
 
+def _clip(text: str, limit: int = 240) -> str:
+    """A record entry cut at a word boundary (long clinical notes are cited, not reprinted)."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
+
+
+def _heading(text: str) -> bool:
+    """A short line with no sentence in it (a section title): it names a topic, it says nothing."""
+    return not text.startswith("|") and len(text.split()) < 6 and not text.rstrip().endswith((".", ":"))
+
+
 def _header_row(text: str) -> bool:
     """A table row with no digit in it is most likely a header: it says nothing on its own."""
     return text.startswith("|") and not any(ch.isdigit() for ch in text)
@@ -45,7 +58,8 @@ def _excerpt(item: dict[str, Any], words: set[str]) -> str:
     if not found:
         return ""
     score = {n: overlap(words, found[n]) for n in range(len(found))}
-    useful = [n for n in score if score[n] > 0 and not _header_row(found[n])] or [0]
+    useful = [n for n in score if score[n] > 0 and not _header_row(found[n]) and not _heading(found[n])]
+    useful = useful or [n for n in score if not _heading(found[n])] or [0]
     picked = set(sorted(useful, key=lambda n: (-score[n], n))[:_MAX_SENTENCES])
     for n in sorted(picked):
         if found[n].endswith(":"):  # a lead-in: the rows it introduces are the substance
@@ -66,7 +80,13 @@ def evidence_answer(
     words = content_words(question)
     guides = relevant_guidelines(items, threshold)[:_MAX_GUIDELINES]
     facts = [i for i in items if i["kind"] == "patient" and i.get("computed")][:_MAX_FACTS]
-    events = [i for i in items if i["kind"] == "patient" and not i.get("computed")][:_MAX_EVENTS]
+    events = [
+        i
+        for i in items
+        if i["kind"] == "patient"
+        and not i.get("computed")
+        and float(i.get("relevance", 0)) >= MIN_EVENT_RELEVANCE
+    ][:_MAX_EVENTS]
     if not guides and not (patient_id and (facts or events)):
         best = max((float(i.get("relevance", 0)) for i in items if i["kind"] == "guideline"), default=None)
         why = (
@@ -92,5 +112,5 @@ def evidence_answer(
     if patient_id and (facts or events):
         lines += ["", "**Patient record**"]
         lines += [f"- {f['text']} [{f['id']}]" for f in facts]
-        lines += [f"- {e['date'] or 'undated'}: {e['text']} [{e['id']}]" for e in events]
+        lines += [f"- {_clip(str(e['text']))} [{e['id']}]" for e in events]
     return {"answer": "\n".join(lines), "mode": "evidence", "reason": ""}

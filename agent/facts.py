@@ -25,6 +25,7 @@ _CIRCUMSTANCE_WORDS = (
     "refugee",
     "military service",
     "income",
+    "risk activity",
 )
 _MAX_LIST = 12
 

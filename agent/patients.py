@@ -47,7 +47,7 @@ class PatientSource(Protocol):
         until: str | None = None,
         types: Sequence[str] = (),
     ) -> list[Hit]:
-        """Hybrid search inside the patient's record, with a query vector computed already."""
+        """Hybrid search inside the patient's record (query vector computed already); scores are cosines."""
         ...
 
 
@@ -110,4 +110,11 @@ class StorePatientSource:
         if types:
             conditions.append(AnyOf("resource_type", tuple(types)))
         where = Filter(must=tuple(conditions)) if conditions else None
-        return self.search_api.search_encoded(patient_id, query, dense, k=k, where=where)
+        hits = self.search_api.search_encoded(patient_id, query, dense, k=k, where=where)
+        # Fused scores are ranks; the dense cosine says how close each entry is to the question.
+        api = self.search_api
+        scope = patient_filter(patient_id).and_(where)
+        near = api.store.search_dense(api.collection, dense, limit=max(4 * k, 20), where=scope)
+        cosine = {h.id: h.score for h in near}
+        # An entry found only lexically, outside the dense top list, gets 0: its closeness is unknown.
+        return [Hit(h.id, round(cosine.get(h.id, 0.0), 4), h.payload) for h in hits]

@@ -47,6 +47,17 @@ _ANAPHORA = re.compile(
 _LAST = re.compile(r"\b(?:last|past|previous)\s+(\d{1,3})\s+(year|month|week|day)s?\b", re.I)
 _SINCE = re.compile(r"\bsince\s+(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?\b", re.I)
 _IN_YEAR = re.compile(r"\bin\s+(\d{4})\b", re.I)
+_ASKS_FLAGS = re.compile(r"warning|red flag|flag|concern|worr|act on|abnormal|at risk", re.I)
+_NOISE = re.compile(r"[\d.,:;()=<>≥≤%/+-]+")  # numbers and dates do not help a guideline query
+_MAX_FLAG_QUERIES = 3
+# Early-warning flag ids (patient_index.flags) and the watched series each one is about.
+_FLAG_FACETS: dict[str, tuple[str, ...]] = {
+    "egfr": ("33914-3", "2160-0"),
+    "hba1c": ("4548-4", "2339-0"),
+    "bp": ("8480-6", "8462-4"),
+    "ldl": ("18262-6", "2093-3"),
+    "bmi": ("39156-5", "29463-7"),
+}
 _TAG = re.compile(r"\s*\([^)]*\)\s*$")
 _FILLER = frozenset(
     [
@@ -138,8 +149,14 @@ def time_window(question: str, as_of: date) -> tuple[str | None, str | None]:
 
 
 def is_follow_up(question: str, history: Sequence[dict[str, Any]]) -> bool:
-    """A question that leans on the previous turn: short, or pointing back with a pronoun."""
-    return bool(history) and (len(question.split()) <= 6 or bool(_ANAPHORA.search(question)))
+    """A question that leans on the previous turn: no topic of its own, and short or pointing back.
+
+    "and what dose?" continues the last question; "and how has kidney function changed?" names a
+    topic of its own (kidney function), so it keeps the thread's patient but not the old query.
+    """
+    if not history or facets_for(question):
+        return False
+    return len(question.split()) <= 6 or bool(_ANAPHORA.search(question))
 
 
 def make_plan(
@@ -167,6 +184,14 @@ def make_plan(
         why.append("follow-up: the previous question joins the guideline query")
     queries = [base]
     facets = facets_for(base)
+    if summary and _ASKS_FLAGS.search(question) and summary.get("flags"):
+        for flag in summary["flags"][:_MAX_FLAG_QUERIES]:
+            queries.append(_NOISE.sub(" ", f"{flag['summary']} {flag.get('threshold_source', '')}").strip())
+            facets += [
+                c for prefix, codes in _FLAG_FACETS.items() if flag["id"].startswith(prefix) for c in codes
+            ]
+        facets = list(dict.fromkeys(facets))
+        why.append("the question asks about warning signs: one guideline query per early-warning flag")
     filters = ["superseded=false"]
     since = until = None
     if summary:

@@ -36,7 +36,9 @@ def print_answer(answer: dict[str, Any], *, body: bool = True) -> None:
         for c in answer["citations"]:
             out.print("  " + _citation_line(c), highlight=False, markup=False)
     failed = [c["name"] for c in answer["guard"]["checks"] if not c["passed"]]
-    guard = "passed" if answer["guard"]["passed"] else "failed: " + ", ".join(failed)
+    guard = ("passed" if answer["guard"]["passed"] else "failed") + (
+        f" ({', '.join(failed)})" if failed else ""
+    )
     out.print(
         f"[dim]mode {answer['mode']} · model {answer['model']} · guard {guard} · "
         f"{answer['timings_ms'].get('total', 0):.0f} ms · thread {answer.get('thread_id')}[/]",

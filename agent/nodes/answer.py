@@ -24,8 +24,9 @@ _PROMPT_MARGIN = 64  # chat-template tokens around the messages
 
 
 def _evidence_draft(state: AgentState, ctx: AgentContext) -> dict[str, Any]:
+    topic = " ".join([state["question"], *state.get("plan", {}).get("guideline_queries", [])[1:]])
     made = evidence_answer(
-        state["question"],
+        topic,
         state["evidence"],
         patient_id=state.get("patient_id"),
         threshold=ctx.relevance_threshold,

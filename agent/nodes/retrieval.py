@@ -77,8 +77,7 @@ def retrieve_patient(state: AgentState, runtime: Runtime[AgentContext]) -> dict[
         until=p["until"],
         types=p["patient_types"],
     )
-    n = len(hits)
-    items += [hit_item(h, round(1.0 - i / max(n, 1), 3)) for i, h in enumerate(hits)]
+    items += [hit_item(h, h.score) for h in hits]
     return {"patient_items": items}
 
 

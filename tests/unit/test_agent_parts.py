@@ -47,8 +47,9 @@ def test_time_windows(question: str, expected: tuple[str | None, str | None]) ->
 
 def test_follow_up_questions_join_the_previous_one() -> None:
     history = [{"question": "What statin intensity for LDL 190?", "answer": "…"}]
-    assert is_follow_up("and her kidneys?", history)
-    assert not is_follow_up("and her kidneys?", [])
+    assert is_follow_up("and at what dose?", history)
+    assert not is_follow_up("and at what dose?", [])
+    assert not is_follow_up("and her kidneys?", history)  # a topic of its own: a new query, same patient
     plan = make_plan("what about that dose?", history=history)
     assert plan["follow_up"] and "LDL 190" in plan["guideline_queries"][0]
 
