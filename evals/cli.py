@@ -296,15 +296,20 @@ def uspstf_eligibility(
         agent = world.agent()
 
         def score(case: Case) -> dict[str, Any]:
-            result = agent.ask(QUESTION, patient_id=case.inputs["patient_id"], as_of=as_of)
-            surfaced = {"agent-evidence": surfaced_by_agent(result)}
+            surfaced: dict[str, set[str]] = {}
             if gaps_module is not None:
                 record = agent.context.patients.context(case.inputs["patient_id"], day)
                 surfaced.update(call_care_gaps(gaps_module, gaps_payload, case.inputs, record.get("summary")))
+            try:  # one system failing on a patient must not hide the other systems' scores
+                result = agent.ask(QUESTION, patient_id=case.inputs["patient_id"], as_of=as_of)
+                surfaced["agent-evidence"] = surfaced_by_agent(result)
+            except Exception as exc:
+                result = {"mode": "error", "citations": [], "error": f"{type(exc).__name__}: {exc}"}
             truth_app, truth_due = set(case.inputs["truth_applies"]), set(case.inputs["truth_due"])
             return {
                 "outputs": {
                     "mode": result["mode"],
+                    "agent_error": result.get("error", ""),
                     "cited_docs": [c.get("doc_id") or c.get("resource_type") for c in result["citations"]],
                     "surfaced": {k: sorted(v) for k, v in surfaced.items()},
                 },
