@@ -49,12 +49,20 @@ class World:
         for f in sorted((shared / "synthea-r4").glob("*.json"))[:3]:
             shutil.copy(f, fhir / f.name)
         PatientIndexer(self.store, dense, sparse, collection="patients").index([str(fhir)])
-        self.guidelines = GuidelineSearch(self.store, dense, sparse, collection="guidelines")
-        self.patients = PatientSearch(self.store, dense, sparse, collection="patients")
-        self.dense = dense
+        self.dense, self.sparse = dense, sparse
+        self._searches()
         self.patient_ids = sorted(
             {p["patient_id"] for _, p in self.store.scroll("patients", None, fields=["patient_id"])}
         )
+
+    def _searches(self) -> None:
+        self.guidelines = GuidelineSearch(self.store, self.dense, self.sparse, collection="guidelines")
+        self.patients = PatientSearch(self.store, self.dense, self.sparse, collection="patients")
+
+    def reopen(self) -> None:
+        """Open the store again after a child process used the data dir (one process at a time)."""
+        self.store = EdgeStore(self.settings.data_dir / "qdrant")
+        self._searches()
 
     def agent(self, llm: Any = None, *, threads: bool = True, **guards: Any) -> Agent:
         """An agent over this world (``guards``: input_guard, output_guard, evidence_guard overrides)."""

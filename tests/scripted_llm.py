@@ -2,7 +2,8 @@
 
 It speaks the real wire protocol (HTTP, JSON, server-sent events), so the agent's real client is
 exercised; each request takes the next scripted reply. Replies: ``("json", text)`` streams ``text``
-as the content, ``("sleep", seconds)`` answers too late, ``("status", code)`` fails with that code.
+as the content, ``("sleep", seconds)`` answers too late, ``("status", code)`` fails with that code,
+``("no_guided", None)`` rejects the request the way a server without JSON-schema output does.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["ScriptedLLM", "scripted_llm"]
+__all__ = ["UNGUIDED", "ScriptedLLM", "scripted_llm"]
+
+# What a server without structured output says when asked for it.
+UNGUIDED = "response_format json_schema is not supported by this server"
 
 
 class ScriptedLLM:
@@ -42,11 +46,12 @@ def _handler(script: ScriptedLLM) -> type[BaseHTTPRequestHandler]:
             if kind == "sleep":
                 time.sleep(float(value))
                 kind, value = "json", "{}"
-            if kind == "status":
-                self.send_response(int(value))
+            if kind in ("status", "no_guided"):
+                code, message = (int(value), "scripted failure") if kind == "status" else (400, UNGUIDED)
+                self.send_response(code)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
-                self.wfile.write(json.dumps({"error": {"message": "scripted failure"}}).encode())
+                self.wfile.write(json.dumps({"error": {"message": message}}).encode())
                 return
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")

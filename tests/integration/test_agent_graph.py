@@ -156,6 +156,13 @@ def test_llm_faults_end_in_a_checked_answer(
         assert "rejected" in server.requests[1]["messages"][-1]["content"]
 
 
+def test_a_server_without_guided_decoding_is_asked_again_without_it(world: World) -> None:
+    with scripted_llm([("no_guided", None), ("json", GOOD)]) as server:
+        answer = world.agent(_llm(server.base_url)).ask(Q)
+    assert "response_format" in server.requests[0] and "response_format" not in server.requests[1]
+    assert answer["mode"] == "llm" and answer["guard"]["passed"]
+
+
 def test_llm_server_down_falls_back_to_evidence(world: World) -> None:
     answer = world.agent(_llm("http://127.0.0.1:9/v1")).ask(Q)
     assert answer["mode"] == "evidence"
