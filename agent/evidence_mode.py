@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from agent.retrieve import MIN_GUIDELINE_RELEVANCE
 from agent.text import content_words, overlap, sentences
 
 __all__ = ["EVIDENCE_LABEL", "MIN_GUIDELINE_RELEVANCE", "evidence_answer", "relevant_guidelines"]
@@ -17,9 +18,8 @@ EVIDENCE_LABEL = (
     "**Evidence summary, without model reasoning.** The guideline passages and patient facts below "
     "were retrieved for this question and are quoted as found; no language model interpreted them."
 )
-# Dense cosine (all-MiniLM-L6-v2) below which a guideline passage is not taken as covering the
-# question; calibrated on the guideline question set against off-corpus questions (see evals).
-MIN_GUIDELINE_RELEVANCE = 0.45
+# Below this dense cosine a guideline passage does not cover the question unless it names one of
+# the question's specific terms (agent.retrieve.covers decides and marks each item).
 # The same for a single record entry found by search (computed facts are always shown).
 MIN_EVENT_RELEVANCE = 0.45
 _MAX_GUIDELINES = 3
@@ -32,7 +32,11 @@ _MAX_FACTS = 8
 
 def relevant_guidelines(items: Sequence[dict[str, Any]], threshold: float) -> list[dict[str, Any]]:
     """Guideline items at or above the relevance threshold, best first."""
-    gs = [i for i in items if i["kind"] == "guideline" and float(i.get("relevance", 0)) >= threshold]
+    gs = [
+        i
+        for i in items
+        if i["kind"] == "guideline" and i.get("covers", float(i.get("relevance", 0)) >= threshold)
+    ]
     return sorted(gs, key=lambda i: -float(i["relevance"]))
 
 

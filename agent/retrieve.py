@@ -5,12 +5,43 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from agent.text import content_words
 from retrieval.guidelines import GuidelineSearch, parse_filters
 from retrieval.types import Hit
 
-__all__ = ["guideline_item", "search_guidelines"]
+__all__ = ["MIN_GUIDELINE_RELEVANCE", "covers", "distinctive_terms", "guideline_item", "search_guidelines"]
+
+# Dense cosine (all-MiniLM-L6-v2) at which a passage is taken as covering the question; below it
+# by less than _NEAR_MARGIN a passage still covers when it names a specific term of the question.
+MIN_GUIDELINE_RELEVANCE = 0.45
 
 _FUSION_K = 60
+_NEAR_MARGIN = 0.1
+# Six-letter stems (see agent.text.content_words) too general to show that a passage is on topic.
+_GENERIC = frozenset(
+    {
+        "treatm",
+        "therap",
+        "manage",
+        "recomm",
+        "guidel",
+        "should",
+        "patien",
+        "clinic",
+        "approp",
+        "indica",
+        "initia",
+        "consid",
+        "result",
+        "option",
+        "first-",
+        "second",
+        "betwee",
+        "better",
+        "change",
+        "differ",
+    }
+)
 
 
 def guideline_item(hit: Hit, relevance: float) -> dict[str, Any]:
@@ -39,6 +70,7 @@ def search_guidelines(
     *,
     filters: Sequence[str],
     k: int,
+    threshold: float = MIN_GUIDELINE_RELEVANCE,
 ) -> list[dict[str, Any]]:
     """The top ``k`` guideline chunks over all planned queries, most relevant first.
 
@@ -65,4 +97,23 @@ def search_guidelines(
             cosine[hit.id] = max(cosine.get(hit.id, -1.0), hit.score)
         floor = min([floor, *(h.score for h in dense)])
     order = sorted(fused, key=lambda i: -fused[i])[:k]
-    return [guideline_item(hits[i], round(cosine.get(i, floor), 4)) for i in order]
+    terms = distinctive_terms(queries[0]) if queries else set()
+    items = [guideline_item(hits[i], round(cosine.get(i, floor), 4)) for i in order]
+    for item in items:
+        item["covers"] = covers(item, terms, threshold)
+    return items
+
+
+def distinctive_terms(question: str) -> set[str]:
+    """Long, specific words of the question (drug and disease names, not 'treatment' or 'patient')."""
+    return {w for w in content_words(question) if len(w) >= 6 and w not in _GENERIC}
+
+
+def covers(item: dict[str, Any], terms: set[str], threshold: float) -> bool:
+    """Whether a passage answers to the question: close enough in meaning, or nearly so and naming
+    one of the question's specific terms (MiniLM's cosine is noisy for short questions: "How is
+    evolocumab dosed?" scores 0.44 against the passage that doses evolocumab)."""
+    relevance = float(item.get("relevance", 0.0))
+    if relevance >= threshold:
+        return True
+    return relevance >= threshold - _NEAR_MARGIN and bool(terms & content_words(str(item.get("text", ""))))

@@ -57,6 +57,7 @@ def retrieve_guidelines(state: AgentState, runtime: Runtime[AgentContext]) -> di
         state["vectors"],
         filters=p["guideline_filters"],
         k=ctx.guideline_k,
+        threshold=ctx.relevance_threshold,
     )
     return {"guideline_items": items}
 

@@ -117,7 +117,8 @@ def analyse(
                 s.problems.append(f"semantic support {score:.2f} < {SUPPORT_THRESHOLD}")
     evidence_text = " ".join(str(e.get("text", "")) for e in evidence).lower()
     covered = any(
-        e["kind"] == "patient" or float(e.get("relevance", 0)) >= relevance_threshold for e in evidence
+        e["kind"] == "patient" or e.get("covers", float(e.get("relevance", 0)) >= relevance_threshold)
+        for e in evidence
     )
     phi: list[PhiFinding] = []
     phi_values: list[tuple[str, str]] = []

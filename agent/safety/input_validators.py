@@ -18,7 +18,14 @@ from guardrails.validator_base import (  # noqa: E402  (after the offline setup,
 )
 
 from agent.safety.drugs import drugs_in  # noqa: E402
-from agent.safety.patterns import CLINICAL_TERMS, FOREIGN_PATIENT, INJECTION, OFF_SCOPE, normalize  # noqa: E402
+from agent.safety.patterns import (  # noqa: E402
+    CLINICAL_TERMS,
+    FOREIGN_PATIENT,
+    INJECTION,
+    OFF_TASK,
+    OFF_TOPIC,
+    normalize,
+)
 
 __all__ = ["ClinicalScope", "ForeignPatient", "PromptInjection", "SizeLimit"]
 
@@ -57,16 +64,67 @@ class PromptInjection(Validator):
         return PassResult()
 
 
+# Words the clinical vocabulary accepts for patient questions ("how has her weight changed") that
+# say nothing clinical on their own, so they cannot rescue an off-topic subject.
+_WEAK = frozenset(
+    {
+        "her",
+        "his",
+        "she",
+        "he",
+        "they",
+        "last",
+        "latest",
+        "recent",
+        "level",
+        "value",
+        "result",
+        "score",
+        "test",
+        "sign",
+        "class",
+        "grade",
+        "history",
+        "visit",
+        "trend",
+        "chang",
+        "change",
+        "changed",
+        "changes",
+        "target",
+        "goal",
+        "risk",
+        "evidence",
+        "population",
+        "adult",
+        "adults",
+        "men",
+        "women",
+        "child",
+    }
+)
+
+
+def _strong_clinical(text: str) -> bool:
+    """A clinical subject beyond pronouns and generic words (or a drug name)."""
+    words = [m.group(0).lower() for m in CLINICAL_TERMS.finditer(text)]
+    return bool(drugs_in(text)) or any(w not in _WEAK for w in words)
+
+
 @register_validator(name="cra/clinical_scope", data_type="string")
 class ClinicalScope(Validator):
     """Fails requests outside clinical decision support: a non-clinical task, or no clinical subject at all."""
 
     def validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
         text = str(value)
-        m = OFF_SCOPE.search(text)
+        m = OFF_TASK.search(text)
         if m:
             return FailResult(error_message=f"outside clinical decision support ({m.group(0)[:30]!r})")
-        if not CLINICAL_TERMS.search(text) and not drugs_in(text):
+        clinical = bool(CLINICAL_TERMS.search(text) or drugs_in(text))
+        m = OFF_TOPIC.search(text)
+        if m and not _strong_clinical(text):
+            return FailResult(error_message=f"outside clinical decision support ({m.group(0)[:30]!r})")
+        if not clinical:
             return FailResult(error_message="no clinical subject: this assistant answers clinical questions")
         return PassResult()
 

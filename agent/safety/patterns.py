@@ -15,7 +15,8 @@ __all__ = [
     "DATA_INSTRUCTION",
     "FOREIGN_PATIENT",
     "INJECTION",
-    "OFF_SCOPE",
+    "OFF_TASK",
+    "OFF_TOPIC",
     "URL",
     "normalize",
 ]
@@ -70,18 +71,26 @@ FOREIGN_PATIENT = re.compile(
     re.I,
 )
 
-OFF_SCOPE = re.compile(
+# Tasks this assistant never does, whatever the subject.
+OFF_TASK = re.compile(
     r"\b(?:write|compose|draft|generate|create|make up|tell)\b[^.?!\n]{0,40}\b(?:poem|song|lyrics|story|joke|essay|novel|limerick|haiku|rap|screenplay|tweet|cover letter|resume|speech)\b"
     r"|\b(?:python|javascript|typescript|java|c\+\+|rust|golang|sql|html|css|regex|bash|powershell)\b"
     r"|\b(?:code|script|program|function|app|website)\b[^.?!\n]{0,20}\b(?:for|that|to)\b[^.?!\n]{0,40}\b(?:scrape|sort|parse|hack|crack|download|mine)\b"
-    r"|\b(?:weather|forecast|stock|stocks|bitcoin|crypto|ethereum|lottery|casino|bet|betting|horoscope|zodiac)\b"
-    r"|\b(?:football|soccer|baseball|basketball|cricket|nba|nfl|world cup|super bowl|olympics|election|president of|prime minister)\b"
-    r"|\b(?:recipe|cook|bake|restaurant|vacation|flight|hotel|itinerary|movie|netflix|tv show|video game|fortnite|minecraft)\b"
-    r"|\b(?:translate (?:this|the following)|capital of|homework|math problem|solve for x|tax return|mortgage|car insurance)\b"
+    r"|\b(?:translate (?:this|the following)|homework|math problem|solve for x|tax return|mortgage|car insurance)\b"
     r"|\b(?:hack|phish|malware|ransomware|keylogger|ddos|exploit)\b"
     r"|\b(?:how (?:do|can) i|help me)\b[^.?!\n]{0,40}\b(?:buy|get|obtain|forge|fake)\b[^.?!\n]{0,30}\b(?:prescription|controlled|oxycodone|fentanyl|without a prescription)\b"
     r"|\b(?:lethal|fatal|deadly) (?:dose|amount|combination)\b|\b(?:kill|poison|harm) (?:someone|somebody|him|her|them|my)\b"
     r"|\b(?:undetectable|untraceable)\b",
+    re.I,
+)
+
+# Subjects outside medicine; a question about them is off scope unless it also has a clinical
+# subject ("return to soccer after ACL reconstruction" is sports medicine, not sport).
+OFF_TOPIC = re.compile(
+    r"\b(?:weather|forecast|stock|stocks|bitcoin|crypto|ethereum|lottery|casino|bet|betting|horoscope|zodiac)\b"
+    r"|\b(?:football|soccer|baseball|basketball|cricket|nba|nfl|world cup|super bowl|olympics|election|president of|prime minister)\b"
+    r"|\b(?:recipe|cook|bake|restaurant|vacation|flight|hotel|itinerary|movie|netflix|tv show|video game|fortnite|minecraft)\b"
+    r"|\b(?:capital of)\b",
     re.I,
 )
 
@@ -100,7 +109,14 @@ CLINICAL_TERMS = re.compile(
     r"lifestyle|surgery|surgical|operat|procedure|imaging|ct|mri|ecg|ekg|echo|x-?ray|encounter|visit|history|"
     r"trend|latest|last|recent|chang|her|his|she|he|they|mmol|mg/dl|adverse|side effect|interaction|elderly|older adult|"
     r"child|pediatric|neonat|infant|women|men|adult|population|evidence|class|grade|level of evidence|trial|"
-    r"hyper|hypo|emia|itis|osis|pathy|ectomy)",
+    r"hyper|hypo|emia|itis|osis|pathy|ectomy|inject|infus|prophyla|malaria|crisis|plasma|transfus|degenerat|"
+    r"reconstruct|rehab|graft|tear|sprain|wound|burn|bite|sting|rash|lesion|tumou?r|cancer|oncolog|chemo|"
+    r"radiat|biopsy|ulcer|migraine|seizure|epilep|parkinson|dementia|delirium|psych|schizo|bipolar|adhd|autism|"
+    r"ophthalm|retina|macula|glaucoma|cataract|hearing|vertigo|dermat|eczema|psoria|acne|urolog|prostat|"
+    r"gyn|obstet|contracept|fertil|ovulat|menopaus|hormone|steroid|vaccine|antiviral|antifung|antivenom|"
+    r"toxic|overdose|antidote|nutrition|vitamin|supplement|\w+(?:mab|nib|pril|olol|sartan|statin|cillin|"
+    r"mycin|cycline|floxacin|azole|vir|parin|xaban|gliptin|gliflozin|glutide|pam|lam|tidine|prazole|dronate|"
+    r"lukast|terol|sone|olone|caine|fen|profen))",
     re.I,
 )
 
