@@ -129,4 +129,8 @@ def covers(item: dict[str, Any], terms: set[str], threshold: float) -> bool:
         return True
     if relevance < threshold:
         return False
-    return not terms or bool(terms & content_words(str(item.get("text", ""))))
+    if not terms:
+        return True
+    # Compare on five letters so that "staged" meets "stage" and "staging".
+    named = {w[:5] for w in content_words(str(item.get("text", "")))}
+    return any(t[:5] in named for t in terms)

@@ -106,9 +106,68 @@ _WEAK = frozenset(
 
 
 def _strong_clinical(text: str) -> bool:
-    """A clinical subject beyond pronouns and generic words (or a drug name)."""
+    """A clinical subject beyond pronouns and generic words (or a drug name, or clinical shorthand)."""
     words = [m.group(0).lower() for m in CLINICAL_TERMS.finditer(text)]
-    return bool(drugs_in(text)) or any(w not in _WEAK for w in words)
+    return bool(drugs_in(text) or _abbreviations(text)) or any(w not in _WEAK for w in words)
+
+
+# Clinicians write in shorthand (ICH, SBP, TIA, DVT, CURB-65, TBSA); capitals that are not medical:
+_NOT_CLINICAL_CAPS = frozenset(
+    {
+        "I",
+        "A",
+        "OK",
+        "US",
+        "USA",
+        "UK",
+        "EU",
+        "UN",
+        "TV",
+        "AI",
+        "CEO",
+        "FAQ",
+        "PDF",
+        "SQL",
+        "HTML",
+        "CSS",
+        "API",
+        "NBA",
+        "NFL",
+        "NHL",
+        "MLB",
+        "FIFA",
+        "BTC",
+        "ETH",
+        "IPO",
+        "GDP",
+        "VAT",
+        "IRS",
+        "USB",
+        "GPS",
+        "PC",
+        "AM",
+        "PM",
+        "JSON",
+        "XML",
+        "HTTP",
+        "URL",
+        "ID",
+        "IT",
+        "HR-",
+        "LOL",
+        "OMG",
+        "DIY",
+        "NYC",
+        "LA",
+        "SF",
+    }
+)
+_CAPS = re.compile(r"\b[A-Z][A-Z0-9]{1,5}(?:-\d{1,3})?\b")
+
+
+def _abbreviations(text: str) -> bool:
+    """Whether the question uses clinical shorthand: a capitalised abbreviation that is not everyday."""
+    return any(m.group(0) not in _NOT_CLINICAL_CAPS for m in _CAPS.finditer(text))
 
 
 @register_validator(name="cra/clinical_scope", data_type="string")
@@ -120,7 +179,7 @@ class ClinicalScope(Validator):
         m = OFF_TASK.search(text)
         if m:
             return FailResult(error_message=f"outside clinical decision support ({m.group(0)[:30]!r})")
-        clinical = bool(CLINICAL_TERMS.search(text) or drugs_in(text))
+        clinical = bool(CLINICAL_TERMS.search(text) or drugs_in(text) or _abbreviations(text))
         m = OFF_TOPIC.search(text)
         if m and not _strong_clinical(text):
             return FailResult(error_message=f"outside clinical decision support ({m.group(0)[:30]!r})")
