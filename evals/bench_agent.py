@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import tempfile
@@ -33,6 +34,7 @@ from agent.factory import make_agent
 from agent.llm import TokenSink
 from agent.runner import Agent
 from agent.settings import AgentSettings
+from agent.text import sentences
 from evals.metrics import latency_percentiles
 from evals.report import environment, markdown_table
 from service.deps import Deps
@@ -61,23 +63,28 @@ NODES = (
 
 
 class InstantLLM:
-    """A stand-in model that answers at once with schema-valid JSON citing the first passage."""
+    """A stand-in model that answers at once: the first sentence of the first evidence entry it was
+    shown, quoted and cited (so the answer passes the checks, as a good model's would)."""
 
     model = "instant-stand-in"
 
     def generate(
         self, messages: Sequence[dict[str, str]], schema: dict[str, Any], *, on_token: TokenSink | None = None
     ) -> str:
-        reply = json.dumps(
-            {
-                "answer": "The first guideline passage addresses this question [G1].",
-                "claims": [],
-                "abstain": False,
+        entry = re.search(r"^\[([GP]\d+)\] \([^)]*\) (.+)$", messages[-1]["content"], re.M)
+        if entry is None:
+            reply = {
+                "answer": "The evidence does not cover this question.",
+                "abstain": True,
+                "abstain_reason": "none",
             }
-        )
+        else:
+            first = next((x for x in sentences(entry.group(2)) if len(x.split()) >= 6), entry.group(2))
+            reply = {"answer": f"{first} [{entry.group(1)}]", "claims": [], "abstain": False}
+        text = json.dumps(reply)
         if on_token is not None:
-            on_token(reply)
-        return reply
+            on_token(text)
+        return text
 
 
 def _build(root: Path, deps: Deps) -> None:

@@ -183,7 +183,7 @@ class ClinicalScope(Validator):
         m = OFF_TOPIC.search(text)
         if m and not _strong_clinical(text):
             return FailResult(error_message=f"outside clinical decision support ({m.group(0)[:30]!r})")
-        if not clinical:
+        if not clinical and not metadata.get("patient_id"):  # about a patient's record is clinical already
             return FailResult(error_message="no clinical subject: this assistant answers clinical questions")
         return PassResult()
 
