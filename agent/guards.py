@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from agent.evidence_mode import EVIDENCE_LABEL
 from agent.schema import markers_in
-from agent.text import numbers_in, sentences
+from agent.text import is_claim, numbers_in, sentences
 
 __all__ = [
     "BasicInputGuard",
@@ -36,18 +36,6 @@ _INJECTION = re.compile(
     r"|you are now|system prompt|developer mode|jailbreak",
     re.I,
 )
-_NOT_CLAIMS = (
-    "no ",
-    "i cannot",
-    "i can't",
-    "the evidence does not",
-    "the indexed",
-    "consult",
-    "please consult",
-    "uncertain",
-    "note:",
-)
-_CLAIM_WORDS = 6
 _UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I)
 
 
@@ -119,14 +107,6 @@ class BasicInputGuard:
         return report(checks)
 
 
-def _is_claim(sentence: str) -> bool:
-    """A sentence that states something clinical: a number, or a full statement that is not a hedge."""
-    low = sentence.lower().strip()
-    if not low or low.startswith(_NOT_CLAIMS) or low.endswith(":"):
-        return False
-    return bool(numbers_in(low)) or len(low.split()) >= _CLAIM_WORDS
-
-
 def _cited_sentences(answer: str) -> list[tuple[str, list[str]]]:
     return [(s, markers_in(s)) for s in sentences(answer)]
 
@@ -159,7 +139,7 @@ class BasicOutputGuard:
         for sentence, ids in _cited_sentences(answer):
             body = re.sub(r"[*_#>`-]", " ", sentence).strip()
             if not ids:
-                if not abstain and _is_claim(body):
+                if not abstain and is_claim(body):
                     uncited.append(sentence[:80])
                 continue
             source = " ".join(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["content_words", "numbers_in", "overlap", "sentences"]
+__all__ = ["HEDGES", "content_words", "is_claim", "numbers_in", "overlap", "sentences"]
 
 _SPLIT = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(*])")
 _LIST_ITEM = re.compile(r"^(?:[-*+]|\d{1,2}[.)])\s+")
@@ -101,3 +101,27 @@ def overlap(query_words: set[str], text: str) -> float:
 def numbers_in(text: str) -> list[str]:
     """Numbers written in ``text`` (``7.5``, ``140``), normalised (comma decimals become dots)."""
     return [n.replace(",", ".") for n in _NUMBER.findall(text)]
+
+
+# Openings of sentences that hedge or decline rather than state a clinical fact.
+HEDGES = (
+    "no ",
+    "i cannot",
+    "i can't",
+    "the evidence does not",
+    "the indexed",
+    "consult",
+    "please consult",
+    "uncertain",
+    "note:",
+    "evidence summary",
+)
+_CLAIM_WORDS = 6
+
+
+def is_claim(sentence: str) -> bool:
+    """A sentence that states something clinical: a number, or a full statement that is not a hedge."""
+    low = sentence.lower().lstrip("- ").strip()
+    if not low or low.startswith(HEDGES) or low.endswith(":"):
+        return False
+    return bool(numbers_in(low)) or len(low.split()) >= _CLAIM_WORDS

@@ -37,6 +37,7 @@ from agent.settings import AgentSettings
 from agent.text import sentences
 from evals.metrics import latency_percentiles
 from evals.report import environment, markdown_table
+from evals.suite_latency import NODES
 from service.deps import Deps
 
 __all__ = ["main"]
@@ -50,15 +51,6 @@ PATIENT_QUESTIONS = (
     "What is the latest LDL cholesterol and is a statin indicated?",
     "Are there early-warning flags I should act on today?",
     "Is glycemic control adequate given the recent HbA1c values?",
-)
-NODES = (
-    "guard_input",
-    "plan",
-    "retrieve_guidelines",
-    "retrieve_patient",
-    "build_evidence",
-    "reason",
-    "guard_output",
 )
 
 

@@ -8,7 +8,6 @@ HTTP to the server this module starts.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
 import os
 import shutil
@@ -23,6 +22,7 @@ from types import TracebackType
 import httpx
 
 from agent.settings import SMOLLM2_DIRNAME, AgentSettings
+from service.net import is_loopback
 
 __all__ = [
     "DEFAULT_MODEL_DIRNAME",
@@ -209,15 +209,6 @@ def check_port_free(host: str, port: int) -> None:
             ) from exc
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def log_tail(path: Path, lines: int = 30) -> str:
     """The last ``lines`` lines of a log file ('' when there is none)."""
     try:
@@ -240,7 +231,7 @@ class VllmServer:
     def __init__(
         self, settings: AgentSettings, install: VllmInstall, model_dir: Path, log_path: Path
     ) -> None:
-        if not _is_loopback(settings.llm_host) and not settings.llm_api_key:
+        if not is_loopback(settings.llm_host) and not settings.llm_api_key:
             raise LLMServerError(
                 f"refusing to serve on {settings.llm_host} without an API key; set CRA_LLM_API_KEY "
                 "or bind 127.0.0.1"

@@ -18,6 +18,7 @@ from agent.evidence_mode import EVIDENCE_LABEL
 from agent.safety.drugs import drugs_in
 from agent.schema import MARKER, markers_in
 from agent.text import content_words, numbers_in, overlap, sentences
+from agent.text import is_claim as text_is_claim
 
 __all__ = [
     "LEXICAL_PASS",
@@ -37,18 +38,6 @@ __all__ = [
 SUPPORT_THRESHOLD = 0.45
 # Share of a sentence's content words found in its cited text above which no embedding is needed.
 LEXICAL_PASS = 0.8
-_HEDGES = (
-    "no ",
-    "i cannot",
-    "i can't",
-    "the evidence does not",
-    "the indexed",
-    "consult",
-    "please consult",
-    "uncertain",
-    "note:",
-    "evidence summary",
-)
 _MONTHS = "jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec"
 _DATE = re.compile(
     rf"\b\d{{4}}-\d{{2}}-\d{{2}}\b|\b\d{{1,2}}/\d{{1,2}}/\d{{2,4}}\b|\b(?:{_MONTHS})[a-z]*\.? (?:\d{{1,2}},? )?\d{{4}}\b",
@@ -69,10 +58,7 @@ def dates_in(text: str) -> list[str]:
 
 def is_claim(sentence: str) -> bool:
     """A sentence that states something clinical: a number, or a full statement that is not a hedge."""
-    low = plain(sentence).lower().lstrip("- ").strip()
-    if not low or low.startswith(_HEDGES) or low.endswith(":"):
-        return False
-    return bool(numbers_in(low)) or len(low.split()) >= 6
+    return text_is_claim(plain(sentence))
 
 
 @dataclass

@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from service.net import is_loopback
+
 __all__ = ["ServeSettings", "is_loopback"]
-
-
-def is_loopback(host: str) -> bool:
-    """True for addresses only this machine can reach (``127.0.0.0/8``, ``::1``, ``localhost``)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class ServeSettings(BaseSettings):
