@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-import select
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 from typing import Literal
 
@@ -108,21 +109,29 @@ def _serving_processes(port: int) -> list[psutil.Process]:
 
 
 def _read_until(proc: subprocess.Popen[str], marker: str, timeout_s: float) -> str:
-    """Collect the process's stdout until a line holds ``marker`` (or fail with what it wrote)."""
+    """Collect the process's stdout until a line holds ``marker`` (or fail with what it wrote).
+
+    Lines are read in a thread: ``select`` on a buffered text pipe misses lines that already sit
+    in Python's buffer (two lines written together arrive in one read).
+    """
     assert proc.stdout is not None
+    stream = proc.stdout
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(
+        target=lambda: [lines.put(line) for line in iter(stream.readline, "")], daemon=True
+    ).start()
     seen = ""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        ready, _, _ = select.select([proc.stdout], [], [], 1.0)
-        if ready:
-            line = proc.stdout.readline()
-            seen += line
-            if marker in line:
-                return seen
-            if not line and proc.poll() is not None:
+        try:
+            line = lines.get(timeout=1.0)
+        except queue.Empty:
+            if proc.poll() is not None:
                 break
-        elif proc.poll() is not None:
-            break
+            continue
+        seen += line
+        if marker in line:
+            return seen
     stderr = proc.stderr.read() if proc.stderr and proc.poll() is not None else ""
     raise AssertionError(f"no {marker!r} within {timeout_s} s; stdout={seen!r} stderr={stderr!r}")
 
