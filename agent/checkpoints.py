@@ -10,6 +10,8 @@ from agent.settings import AgentSettings
 
 __all__ = ["open_checkpointer"]
 
+_SETUP_LOCK = 0x6372616C67  # "cralg": LangGraph's checkpoint schema
+
 
 def open_checkpointer(settings: AgentSettings) -> tuple[Any, Any]:
     """``(saver, closer)``: the configured checkpointer and a callable that releases it."""
@@ -24,7 +26,14 @@ def open_checkpointer(settings: AgentSettings) -> tuple[Any, Any]:
             ) from exc
         manager = PostgresSaver.from_conn_string(url)
         saver = manager.__enter__()
-        saver.setup()
+        # Replicas starting together would run LangGraph's migrations at once and collide on
+        # checkpoint_migrations: one at a time, under a session-level advisory lock.
+        conn: Any = saver.conn  # from_conn_string gives one connection, not a pool
+        conn.execute("SELECT pg_advisory_lock(%s)", (_SETUP_LOCK,))
+        try:
+            saver.setup()
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK,))
         return saver, lambda: manager.__exit__(None, None, None)
     if url:
         raise AgentError(
@@ -35,6 +44,6 @@ def open_checkpointer(settings: AgentSettings) -> tuple[Any, Any]:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(settings.threads_db, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
-    saver = SqliteSaver(conn)
-    saver.setup()
-    return saver, conn.close
+    sqlite_saver = SqliteSaver(conn)
+    sqlite_saver.setup()
+    return sqlite_saver, conn.close

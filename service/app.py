@@ -19,12 +19,12 @@ from service.api.depends import require_json
 from service.api.errors import install_error_handlers
 from service.api.middleware import RequestContext
 from service.api.settings import ServeSettings
-from service.audit import AuditLog
 from service.deps import Deps
 from service.feedback import FeedbackStore
 from service.keys import KeyStore
 from service.limits import BodySizeLimit, RateLimiter
 from service.metrics import Metrics
+from service.shared_state import ReplayStore, StateSettings, open_shared_state
 
 __all__ = ["create_app"]
 
@@ -40,13 +40,22 @@ def _v1_router() -> APIRouter:
     return v1
 
 
-def _include_cds(app: FastAPI) -> None:
-    """The CDS Hooks routes (their own JWT auth, not our API keys), when that package is present."""
+def _include_cds(app: FastAPI, replay: ReplayStore) -> None:
+    """The CDS Hooks routes (their own JWT auth, not our API keys), when that package is present.
+
+    Their token verifier remembers ``jti`` values in the shared ``replay`` store, so a token
+    replayed to another replica is refused too.
+    """
     try:
+        from service.cds.auth import JwtVerifier
+        from service.cds.routes import CdsState
         from service.cds.routes import router as cds_router  # type: ignore[import-not-found,unused-ignore]
     except ImportError as exc:
         log.warning("CDS Hooks routes not mounted", extra={"reason": type(exc).__name__})
         return
+    cds = CdsState()
+    cds.verifier = JwtVerifier(cds.settings, replay=replay)
+    app.state.cds = cds
     app.include_router(cds_router)
 
 
@@ -54,7 +63,8 @@ def create_app(deps: Deps | None = None, settings: ServeSettings | None = None) 
     """The service over ``deps`` (built from the environment when ``None``; then the app closes it).
 
     State for routes and other packages: ``deps``, ``audit`` (``append(record)``), ``feedback``
-    (``add(kind, record)``), ``keys``, ``metrics``.
+    (``add(kind, record)``), ``keys``, ``metrics``, ``shared`` (the audit, jti and rate stores that
+    replicas share: SQLite in the data dir or Postgres, per ``CRA_STATE_URL``).
     """
     owned = deps is None
     deps = deps or Deps()
@@ -73,7 +83,7 @@ def create_app(deps: Deps | None = None, settings: ServeSettings | None = None) 
             yield
         finally:
             log.info("service stopping")
-            for store in (app.state.audit, app.state.feedback, app.state.keys):
+            for store in (app.state.shared, app.state.feedback, app.state.keys, app.state.metrics):
                 store.close()
             if owned:
                 deps.close()
@@ -86,18 +96,20 @@ def create_app(deps: Deps | None = None, settings: ServeSettings | None = None) 
     )
     app.state.deps = deps
     app.state.serve_settings = settings
-    app.state.audit = AuditLog.at(data_dir)
+    shared = open_shared_state(data_dir, StateSettings().target(deps.settings.checkpointer_url))
+    app.state.shared = shared
+    app.state.audit = shared.audit
     app.state.feedback = FeedbackStore.at(data_dir)
     app.state.keys = KeyStore(settings.api_keys_db) if settings.api_keys_db else KeyStore.at(data_dir)
     app.state.metrics = Metrics()
-    app.state.rate_limiter = RateLimiter(settings.api_rate_per_minute, settings.api_rate_burst)
+    app.state.rate_limiter = RateLimiter(settings.api_rate_per_minute, settings.api_rate_burst, shared.rates)
     app.state.answer_slots = threading.BoundedSemaphore(settings.api_max_concurrent_answers)
     app.state.warm = False
 
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(_v1_router())
-    _include_cds(app)
+    _include_cds(app, shared.replay)
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
 
     @app.get("/", include_in_schema=False)

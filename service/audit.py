@@ -1,9 +1,12 @@
-"""The audit trail: one hash-chained record per request, append-only, in ``<data dir>/audit.sqlite``.
+"""The audit trail: one hash-chained record per request, append-only, in SQLite or Postgres.
 
 Each record's hash covers its body and the previous record's hash, so editing a record breaks its
-own hash and deleting one breaks the chain; ``audit.head`` remembers the last sequence number and
-hash, so cutting records off the end is caught too. Triggers refuse UPDATE and DELETE; the chain
-catches what bypasses them. Records carry ids and hashes, never text that could hold PHI.
+own hash and deleting one breaks the chain; a head (``audit.head`` beside ``<data dir>/audit.sqlite``,
+or the one-row ``cra_audit_head`` table in Postgres) remembers the last sequence number and hash,
+so cutting records off the end is caught too. Appends are serialized across processes (a SQLite
+write transaction, a row lock on the Postgres head), so replicas sharing a store never fork the
+chain. Triggers refuse UPDATE and DELETE; the chain catches what bypasses them. Records carry ids
+and hashes, never text that could hold PHI.
 """
 
 from __future__ import annotations
@@ -14,26 +17,29 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-__all__ = ["FORBIDDEN_FIELDS", "AuditLog", "AuditReport", "sha256_text"]
+__all__ = [
+    "FORBIDDEN_FIELDS",
+    "GENESIS",
+    "AuditLog",
+    "AuditReport",
+    "AuditStore",
+    "SqliteAuditStore",
+    "sha256_text",
+]
 
 GENESIS = "0" * 64
 # Fields whose values are free text about a patient: an audit record holds their hashes instead.
 FORBIDDEN_FIELDS = frozenset(
     {"question", "answer", "text", "correction", "name", "birth_date", "birthDate", "address", "prompt"}
 )
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY, body TEXT NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL);
-CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
-    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
-    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-"""
+# (seq, previous hash) -> (body, hash): what a store calls while it holds the append lock.
+Sealer = Callable[[int, str], tuple[str, str]]
+Row = tuple[int, str, str, str]  # seq, body, prev, hash
 
 
 def sha256_text(text: str) -> str:
@@ -49,6 +55,92 @@ def _chain(prev: str, body: str) -> str:
     return hashlib.sha256(f"{prev}\n{body}".encode()).hexdigest()
 
 
+class AuditStore(Protocol):
+    """Where the chain lives; the chain itself is computed by :class:`AuditLog`."""
+
+    where: str
+
+    def append(self, seal: Sealer) -> None:
+        """Under a lock that every process shares: read the head, ``seal``, insert, advance the head."""
+
+    def head(self) -> tuple[int, str] | None:
+        """The head as committed (never ahead of the committed records); ``None`` when absent."""
+
+    def rows(self) -> Iterator[Row]:
+        """Every record, oldest first."""
+
+    def close(self) -> None: ...
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY, body TEXT NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL);
+CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+"""
+
+
+class SqliteAuditStore:
+    """``audit.sqlite`` plus ``audit.head`` in one folder; ``BEGIN IMMEDIATE`` serializes processes."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.head_path = path.with_suffix(".head")
+        self.where = f"sqlite {path}"
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
+
+    def append(self, seal: Sealer) -> None:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")  # the write lock: other processes wait here
+            try:
+                row = self._db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+                seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
+                body, digest = seal(seq, prev)
+                self._db.execute("INSERT INTO audit VALUES (?, ?, ?, ?)", (seq, body, prev, digest))
+                self._write_head(seq, digest)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def _write_head(self, seq: int, digest: str) -> None:
+        tmp = self.head_path.with_suffix(f".head.{os.getpid()}.{threading.get_ident()}")
+        tmp.write_text(json.dumps({"seq": seq, "hash": digest}))
+        tmp.replace(self.head_path)
+
+    def head(self) -> tuple[int, str] | None:
+        # The head file is written just before its record commits: read it under the write lock so
+        # that it is never ahead of what the rows will show.
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                text = self.head_path.read_text()
+            except OSError:
+                return None
+            finally:
+                self._db.execute("COMMIT")
+        try:
+            head = json.loads(text)
+            return int(head["seq"]), str(head["hash"])
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    def rows(self) -> Iterator[Row]:
+        db = sqlite3.connect(self.path, timeout=30)  # its own reader: appends go on meanwhile
+        try:
+            yield from db.execute("SELECT seq, body, prev, hash FROM audit ORDER BY seq")
+        finally:
+            db.close()
+
+    def close(self) -> None:
+        self._db.close()
+
+
 @dataclass
 class AuditReport:
     """What ``verify`` found: how many records, and every break in the chain."""
@@ -62,16 +154,15 @@ class AuditReport:
 
 
 class AuditLog:
-    """Append and verify; safe across threads and across processes sharing the data dir."""
+    """Append and verify; safe across threads, processes and replicas sharing one store."""
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self.head_path = path.with_suffix(".head")
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
+    def __init__(self, store: AuditStore) -> None:
+        self.store = store
+
+    @property
+    def where(self) -> str:
+        """The backend and its location (no credentials)."""
+        return self.store.where
 
     def append(self, record: dict[str, Any]) -> None:
         """Add one record (ids, hashes, decisions); ``seq``, ``ts`` and the chain are filled in.
@@ -83,39 +174,28 @@ class AuditLog:
         bad = sorted(FORBIDDEN_FIELDS.intersection(record))
         if bad:
             raise ValueError(f"audit records carry hashes, not text: store {bad[0]}_sha256 instead")
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")  # serialises appenders in other processes too
-            try:
-                row = self._db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-                seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
-                body = _canonical({"ts": time.time(), **record, "seq": seq})
-                digest = _chain(prev, body)
-                self._db.execute("INSERT INTO audit VALUES (?, ?, ?, ?)", (seq, body, prev, digest))
-                self._write_head(seq, digest)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
 
-    def _write_head(self, seq: int, digest: str) -> None:
-        tmp = self.head_path.with_suffix(f".head.{os.getpid()}")
-        tmp.write_text(json.dumps({"seq": seq, "hash": digest}))
-        tmp.replace(self.head_path)
+        def seal(seq: int, prev: str) -> tuple[str, str]:
+            body = _canonical({"ts": time.time(), **record, "seq": seq})
+            return body, _chain(prev, body)
+
+        self.store.append(seal)
 
     def records(self) -> Iterator[dict[str, Any]]:
         """Every record body, oldest first."""
-        with self._lock:
-            rows = self._db.execute("SELECT body FROM audit ORDER BY seq").fetchall()
-        for (body,) in rows:
+        for _, body, _, _ in self.store.rows():
             yield json.loads(body)
 
     def verify(self) -> AuditReport:
-        """Recompute the chain; report edited, missing, reordered and truncated records."""
+        """Recompute the chain; report edited, missing, reordered and truncated records.
+
+        The head is read first, so records appended by other replicas while this runs are checked
+        too and never mistaken for tampering.
+        """
         report = AuditReport()
-        with self._lock:
-            rows = self._db.execute("SELECT seq, body, prev, hash FROM audit ORDER BY seq").fetchall()
-        prev, expected_seq = GENESIS, 1
-        for seq, body, stored_prev, digest in rows:
+        head = self.store.head()
+        prev, expected_seq, at_head = GENESIS, 1, None
+        for seq, body, stored_prev, digest in self.store.rows():
             report.records += 1
             if seq != expected_seq:
                 report.problems.append(f"record {expected_seq} to {seq - 1} missing (deleted)")
@@ -127,28 +207,25 @@ class AuditLog:
                 body_seq = None
             if _chain(stored_prev, body) != digest or body_seq != seq:
                 report.problems.append(f"record {seq}: content does not match its hash (edited)")
+            if head is not None and seq == head[0]:
+                at_head = digest
             prev, expected_seq = digest, seq + 1
-        head = self._read_head()
+        last = expected_seq - 1
         if head is None:
-            if rows:
-                report.problems.append(f"{self.head_path.name} is missing")
-        elif head["seq"] != expected_seq - 1 or head["hash"] != prev:
+            if report.records:
+                report.problems.append(f"the head of the log is missing ({self.where})")
+        elif last < head[0]:
             report.problems.append(
-                f"the log ends at record {expected_seq - 1} but the head says {head['seq']} (records cut off the end)"
+                f"the log ends at record {last} but the head says {head[0]} (records cut off the end)"
             )
+        elif head[0] > 0 and at_head != head[1]:
+            report.problems.append(f"record {head[0]}: does not match the head's hash (replaced)")
         return report
-
-    def _read_head(self) -> dict[str, Any] | None:
-        try:
-            head = json.loads(self.head_path.read_text())
-        except (OSError, json.JSONDecodeError):
-            return None
-        return head if isinstance(head, dict) and {"seq", "hash"} <= head.keys() else None
 
     @classmethod
     def at(cls, data_dir: Path) -> AuditLog:
-        """The deployment's store in ``data_dir`` (``audit.sqlite``)."""
-        return cls(data_dir / "audit.sqlite")
+        """The SQLite store in ``data_dir`` (``audit.sqlite`` and ``audit.head``)."""
+        return cls(SqliteAuditStore(data_dir / "audit.sqlite"))
 
     def close(self) -> None:
-        self._db.close()
+        self.store.close()

@@ -1,12 +1,12 @@
-"""Request limits: the largest body accepted, and a token-bucket rate per API key."""
+"""Request limits: the largest body accepted, and a token-bucket rate per API key (shared by replicas)."""
 
 from __future__ import annotations
 
 import json
-import threading
-import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.shared_state import MemoryRateStore, RateStore
 
 __all__ = ["BodySizeLimit", "RateLimiter"]
 
@@ -69,22 +69,17 @@ class BodySizeLimit:
 
 
 class RateLimiter:
-    """Token buckets: ``per_minute`` sustained, ``burst`` at once, one bucket per caller."""
+    """Token buckets: ``per_minute`` sustained, ``burst`` at once, one bucket per caller.
 
-    def __init__(self, per_minute: int, burst: int) -> None:
+    The buckets live in ``store``: SQLite or Postgres (:mod:`service.shared_state`) so that every
+    process and replica draws from the same bucket; the default keeps them in this process only.
+    """
+
+    def __init__(self, per_minute: int, burst: int, store: RateStore | None = None) -> None:
         self.rate = per_minute / 60.0
         self.burst = float(burst)
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
+        self.store: RateStore = store or MemoryRateStore()
 
     def take(self, caller: str) -> float:
         """0 when the request may go; otherwise the seconds until it may (for ``Retry-After``)."""
-        now = time.monotonic()
-        with self._lock:
-            tokens, last = self._buckets.get(caller, (self.burst, now))
-            tokens = min(self.burst, tokens + (now - last) * self.rate)
-            if tokens >= 1:
-                self._buckets[caller] = (tokens - 1, now)
-                return 0.0
-            self._buckets[caller] = (tokens, now)
-            return (1 - tokens) / self.rate
+        return self.store.take(caller, self.rate, self.burst)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,12 +14,13 @@ import typer
 from pydantic import ValidationError
 
 from service.api.settings import ServeSettings, is_loopback
-from service.audit import AuditLog
 from service.cli import _deps, app, err, fail, out
 from service.feedback import FeedbackStore
 from service.keys import ApiKeyError, KeyStore
+from service.metrics import MULTIPROC_ENV
+from service.shared_state import SharedState, StateSettings, StateUnavailableError, open_shared_state
 
-__all__ = ["audit_app", "feedback_app", "keys_app", "serve"]
+__all__ = ["audit_app", "feedback_app", "keys_app", "serve", "worker_app"]
 
 keys_app = typer.Typer(help="API keys of the HTTP service (stored hashed).", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
@@ -32,6 +36,55 @@ def _keys(ctx: typer.Context) -> KeyStore:
     return KeyStore(path) if path else KeyStore.at(_deps(ctx).settings.data_dir)
 
 
+def _shared(ctx: typer.Context) -> SharedState:
+    """The shared stores ``cra serve`` uses (``CRA_STATE_URL``), or a message saying how to reach them."""
+    settings = _deps(ctx).settings
+    try:
+        return open_shared_state(settings.data_dir, StateSettings().target(settings.checkpointer_url))
+    except (StateUnavailableError, ValidationError) as exc:
+        raise fail(f"{exc}; check CRA_STATE_URL (or CRA_CHECKPOINTER_URL, which it follows)") from exc
+
+
+def worker_app() -> Any:
+    """The app one uvicorn worker serves under ``cra serve --workers N`` (everything from the environment)."""
+    from service.app import create_app
+    from service.logs import configure_logging
+
+    configure_logging()
+    return create_app()
+
+
+def _serve_workers(settings: ServeSettings, workers: int) -> None:
+    """Several worker processes on one socket; each builds its app from the environment.
+
+    Their metrics meet in one ``PROMETHEUS_MULTIPROC_DIR`` (a fresh one unless it is set), so
+    ``/metrics`` answers for every worker.
+    """
+    import uvicorn
+
+    given = os.environ.get(MULTIPROC_ENV)
+    folder = Path(given) if given else Path(tempfile.mkdtemp(prefix="cra-metrics-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):  # numbers of an earlier run would be summed in
+        stale.unlink()
+    os.environ[MULTIPROC_ENV] = str(folder)
+    try:
+        uvicorn.run(
+            "service.serve_cli:worker_app",
+            factory=True,
+            workers=workers,
+            host=settings.serve_host,
+            port=settings.serve_port,
+            access_log=False,
+            log_config=None,
+            timeout_graceful_shutdown=int(settings.serve_graceful_s),
+            server_header=False,
+        )
+    finally:
+        if not given:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 @app.command("serve")
 def serve(
     ctx: typer.Context,
@@ -41,8 +94,21 @@ def serve(
     port: Annotated[
         int | None, typer.Option("--port", help="Port (default $CRA_SERVE_PORT or 8080).")
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=64,
+            help="Worker processes on one port (needs CRA_QDRANT_URL when over 1).",
+        ),
+    ] = 1,
 ) -> None:
-    """Serve the HTTP API, the OpenAI-compatible endpoint and the chat page (Ctrl-C or SIGTERM stops it)."""
+    """Serve the HTTP API, the OpenAI-compatible endpoint and the chat page (Ctrl-C or SIGTERM stops it).
+
+    Several workers (or replicas) share the audit chain, rate limits and CDS Hooks token ids through
+    ``CRA_STATE_URL`` (SQLite in the data dir on one host, Postgres across hosts).
+    """
     import uvicorn
 
     from service.app import create_app
@@ -64,7 +130,28 @@ def serve(
             f"no API keys exist, so nobody could use the API on {settings.serve_host}; "
             "create one first: cra keys create --name NAME --role clinician --patient ID"
         )
+    if workers > 1 and not deps.settings.qdrant_url:
+        raise fail(
+            f"--workers {workers} needs a Qdrant server: the embedded engine in {deps.settings.qdrant_dir} "
+            "belongs to one process; set CRA_QDRANT_URL (e.g. http://qdrant:6333) or serve with --workers 1"
+        )
+    shared = _shared(ctx)  # fails here, once and clearly, when Postgres is unreachable
+    where = shared.where
+    shared.close()
     configure_logging()
+    if workers > 1:
+        # the workers are fresh processes: they read the same settings from the environment
+        os.environ.update(
+            CRA_DATA_DIR=str(deps.settings.data_dir.resolve()),
+            CRA_SERVE_HOST=settings.serve_host,
+            CRA_SERVE_PORT=str(settings.serve_port),
+        )
+        err.print(
+            f"serving on http://{settings.serve_host}:{settings.serve_port}/ with {workers} workers "
+            f"(auth: {settings.api_auth}; shared state: {where})"
+        )
+        _serve_workers(settings, workers)
+        return
     config = uvicorn.Config(
         create_app(deps, settings),
         host=settings.serve_host,
@@ -74,7 +161,10 @@ def serve(
         timeout_graceful_shutdown=int(settings.serve_graceful_s),
         server_header=False,
     )
-    err.print(f"serving on http://{settings.serve_host}:{settings.serve_port}/ (auth: {settings.api_auth})")
+    err.print(
+        f"serving on http://{settings.serve_host}:{settings.serve_port}/ "
+        f"(auth: {settings.api_auth}; shared state: {where})"
+    )
     uvicorn.Server(config).run()
 
 
@@ -136,16 +226,18 @@ def keys_revoke(ctx: typer.Context, key_id: Annotated[str, typer.Argument(help="
 
 @audit_app.command("verify")
 def audit_verify(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Recompute the hash chain; exit 1 when a record was edited, deleted or cut off."""
-    audit = AuditLog.at(_deps(ctx).settings.data_dir)
-    report = audit.verify()
-    audit.close()
+    """Recompute the hash chain (of ``CRA_STATE_URL``'s store); exit 1 when a record was edited, deleted or cut off."""
+    shared = _shared(ctx)
+    where = shared.where
+    try:
+        report = shared.audit.verify()
+    finally:
+        shared.close()
     if as_json:
-        sys.stdout.write(
-            json.dumps({"ok": report.ok, "records": report.records, "problems": report.problems}) + "\n"
-        )
+        body = {"ok": report.ok, "records": report.records, "problems": report.problems, "store": where}
+        sys.stdout.write(json.dumps(body) + "\n")
     elif report.ok:
-        out.print(f"audit trail intact: {report.records} record(s)")
+        out.print(f"audit trail intact: {report.records} record(s) ({where})", highlight=False)
     else:
         for problem in report.problems:
             err.print(f"[bold red]broken:[/] {problem}", highlight=False)

@@ -3,14 +3,15 @@
 Checked: a ``Bearer`` JWT; header ``typ`` JWT, a ``kid`` and an asymmetric ``alg`` (never ``none``
 or HMAC); ``iss`` on the allow-list; the signature against that issuer's JWK Set (or a ``jku``
 that is allow-listed too); ``aud`` equal to the URL of the endpoint called; ``exp``, ``iat``
-(not in the future, not older than ``max_token_age_s``) and a ``jti`` never seen before.
+(not in the future, not older than ``max_token_age_s``) and a ``jti`` never seen before by any
+replica sharing the replay store (:mod:`service.shared_state`), remembered until the token expires.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import jwt
 
 from service.cds.errors import CdsError
 from service.cds.settings import CdsSettings
+from service.shared_state import MemoryReplayStore, ReplayStore
 
 __all__ = ["JwtVerifier"]
 
@@ -31,14 +33,22 @@ def _refuse(reason: str, status: int = 401) -> CdsError:
 
 
 class JwtVerifier:
-    """Checks tokens; caches fetched JWK Sets and remembers ``jti`` values until their tokens expire."""
+    """Checks tokens; caches fetched JWK Sets and remembers ``jti`` values until their tokens expire.
 
-    def __init__(self, settings: CdsSettings, http: httpx.Client | None = None) -> None:
+    Args:
+        settings: Trusted issuers, algorithms, leeway.
+        http: The client that fetches JWK Sets.
+        replay: Where seen ``jti`` values are kept; give every replica the same shared store
+            (the default remembers them in this process only).
+    """
+
+    def __init__(
+        self, settings: CdsSettings, http: httpx.Client | None = None, replay: ReplayStore | None = None
+    ) -> None:
         self.settings = settings
         self._http = http or httpx.Client(timeout=settings.fhir_timeout_s)
         self._jwks: dict[str, tuple[float, dict[str, Any]]] = {}
-        self._seen: dict[str, float] = {}
-        self._lock = threading.Lock()
+        self.replay: ReplayStore = replay or MemoryReplayStore()
 
     def _load_jwks(self, source: str) -> dict[str, Any]:
         if source.lstrip().startswith("{"):
@@ -78,14 +88,11 @@ class JwtVerifier:
         except jwt.PyJWTError as exc:
             raise _refuse("the issuer's key for this kid is unusable") from exc
 
-    def _remember(self, jti: str, exp: float) -> None:
-        now = time.time()
-        with self._lock:
-            for old in [j for j, e in self._seen.items() if e < now - self.settings.leeway_s]:
-                del self._seen[old]
-            if jti in self._seen:
-                raise _refuse("the token's jti was used before (replay)")
-            self._seen[jti] = exp
+    def _remember(self, issuer: str, jti: str, exp: float) -> None:
+        # An expired token is refused anyway, so its jti need only be kept until exp + leeway.
+        key = hashlib.sha256(f"{issuer}\n{jti}".encode()).hexdigest()
+        if not self.replay.claim(key, exp + self.settings.leeway_s, time.time()):
+            raise _refuse("the token's jti was used before (replay)")
 
     def verify(self, authorization: str | None, audiences: list[str]) -> dict[str, Any]:
         """The verified claims of the request's token.
@@ -136,5 +143,5 @@ class JwtVerifier:
             raise _refuse(f"the token failed verification ({type(exc).__name__})") from exc
         if time.time() - float(claims["iat"]) > self.settings.max_token_age_s + self.settings.leeway_s:
             raise _refuse("the token was issued too long ago")
-        self._remember(str(claims["jti"]), float(claims["exp"]))
+        self._remember(issuer, str(claims["jti"]), float(claims["exp"]))
         return claims

@@ -63,7 +63,7 @@ def test_audit_chain_is_intact_then_detects_edit_delete_and_truncation(tmp_path:
     audit = _log(tmp_path)
     assert audit.verify().ok and audit.verify().records == 5
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-        audit._db.execute("DELETE FROM audit WHERE seq = 2")
+        sqlite3.connect(tmp_path / "audit.sqlite").execute("DELETE FROM audit WHERE seq = 2")
     with pytest.raises(ValueError, match="question_sha256"):
         audit.append({"question": "free text"})
     audit.close()
