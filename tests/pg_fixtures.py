@@ -1,0 +1,44 @@
+"""A real PostgreSQL 16 for tests (``pgserver`` bundles the binaries): one server per session, a fresh database per test.
+
+Import the fixtures into a test module (``from tests.pg_fixtures import pg_server, pg_url``); tests
+that need Postgres skip, with the reason, where pgserver is not installed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from urllib.parse import urlparse
+
+import pytest
+
+__all__ = ["database_url", "pg_server", "pg_url"]
+
+
+def database_url(server_url: str, name: str) -> str:
+    """``server_url`` pointed at database ``name`` (same host, socket and user)."""
+    return urlparse(server_url)._replace(path=f"/{name}").geturl()
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of a PostgreSQL server on a Unix socket in a temporary folder, stopped after the session."""
+    pgserver = pytest.importorskip(
+        "pgserver", reason="pip install pgserver (in the dev extras) for Postgres tests"
+    )
+    server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+    try:
+        yield str(server.get_uri())
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> str:
+    """A fresh, empty database on the session's server."""
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return database_url(pg_server, name)
