@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from rich.console import Console
 
 from evals.report import environment, markdown_table
+from service.cds.discovery import PATIENT_VIEW_OBSERVATION_CODES
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -51,6 +52,7 @@ def make_app() -> Any:
     from service.cds.routes import router
     from service.deps import Deps
     from service.feedback import FeedbackStore
+    from service.runtime import tune_gc
 
     deps = Deps()
     app = FastAPI()
@@ -58,6 +60,7 @@ def make_app() -> Any:
     app.state.audit = AuditLog.at(deps.settings.data_dir)
     app.state.feedback = FeedbackStore.at(deps.settings.data_dir)
     app.include_router(router)
+    tune_gc()  # as `cra serve` does once its models are loaded
     return app
 
 
@@ -82,10 +85,14 @@ def _record(name: str) -> tuple[str, list[dict[str, Any]]]:
     return pid, json.loads(text)
 
 
-def _bundle(resources: list[dict[str, Any]], kind: str, active: bool = False) -> dict[str, Any]:
+def _bundle(
+    resources: list[dict[str, Any]], kind: str, active: bool = False, codes: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """A searchset of ``kind``, as an EHR answers the prefetch query (status and ``code=`` honoured)."""
     found = [
         r for r in resources if r["resourceType"] == kind and (not active or r.get("status") == "active")
-    ]
+        and (not codes or any(c.get("code") in codes for c in r.get("code", {}).get("coding", [])))
+    ]  # fmt: skip
     return {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in found]}
 
 
@@ -96,7 +103,7 @@ def _bodies() -> dict[str, dict[str, Any]]:
         "context": {"userId": "Practitioner/bench", "patientId": pid},
         "extension": {AS_OF_EXTENSION: PATIENT_VIEW[1]},
         "prefetch": {"patient": res[0], "conditions": _bundle(res, "Condition"),
-                     "observations": _bundle(res, "Observation")},
+                     "observations": _bundle(res, "Observation", codes=PATIENT_VIEW_OBSERVATION_CODES)},
     }  # fmt: skip
     pid, res = _record(ORDER_SIGN[0])
     dose = [{"timing": {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}},

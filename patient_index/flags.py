@@ -33,6 +33,7 @@ The guideline text for a hypertensive crisis reads "> 180 and/or > 120"; the fla
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -110,7 +111,15 @@ def clinical_time(text: Any) -> tuple[date, float] | None:
 
     A year or year-month counts as its first day; a date or a dateTime without offset is read as UTC.
     """
-    if not isinstance(text, str) or not text.strip():
+    if not isinstance(text, str):
+        return None
+    return _clinical_time(text)
+
+
+@functools.lru_cache(maxsize=65536)
+def _clinical_time(text: str) -> tuple[date, float] | None:
+    # Records repeat the same timestamps (one encounter's many observations): parse each once.
+    if not text.strip():
         return None
     s = text.strip()
     try:
@@ -457,12 +466,16 @@ def _bmi_flag(bmi: list[Point], born: date | None) -> list[dict[str, Any]]:
     ]
 
 
-def early_warning_flags(events: Sequence[Event], as_of: date) -> list[dict[str, Any]]:
+def early_warning_flags(
+    events: Sequence[Event], as_of: date, points: dict[str, list[Point]] | None = None
+) -> list[dict[str, Any]]:
     """Guideline-threshold flags from one patient's events dated on or before ``as_of``.
 
     Args:
         events: Timeline events of one patient (a mix of patients raises :class:`MixedPatientsError`).
         as_of: The day the flags describe; later data is ignored.
+        points: :func:`comparable_points` of the same events at the same ``as_of``, when the
+            caller has them already (the summary does); computed here otherwise.
 
     Returns:
         Flags ``{id, severity, summary, detail, threshold_source, cite}``, most severe first.
@@ -470,7 +483,8 @@ def early_warning_flags(events: Sequence[Event], as_of: date) -> list[dict[str, 
     single_patient(events)
     if isinstance(as_of, datetime):
         as_of = as_of.date()
-    points, _ = comparable_points(events, as_of)
+    if points is None:
+        points, _ = comparable_points(events, as_of)
     born, _died, _ = birth_and_death(events)
     flags = [
         *_egfr_flags(series(points, EGFR_CODES), as_of),

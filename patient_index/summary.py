@@ -344,7 +344,7 @@ def build_summary(events: Sequence[Event], *, as_of: date | None = None) -> dict
         "allergies": _allergies(events, as_of),
         "latest": latest,
         "trends": trends,
-        "flags": early_warning_flags(events, as_of),
+        "flags": early_warning_flags(events, as_of, points),
         "out_of_range": _out_of_range(latest, {str(e.get("event_id", "")): e for e in events}),
         "unit_warnings": unit_warnings + mismatched,
     }

@@ -5,10 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["SERVICES", "CdsService", "discovery"]
+from patient_index.flags import BMI_CODES, DBP_CODES, EGFR_CODES, HBA1C_CODES, LDL_CODES, SBP_CODES
+
+__all__ = ["PATIENT_VIEW_OBSERVATION_CODES", "SERVICES", "CdsService", "discovery"]
 
 _PATIENT = "Patient/{{context.patientId}}"
-_EGFR_CODES = "33914-3,62238-1,48642-3,48643-1,69405-9,98979-8"
+_EGFR_CODES = ",".join(EGFR_CODES)
+# Blood pressure usually arrives as a panel whose components carry the systolic and diastolic codes;
+# a `code` search matches the panel's own code, so the panels are asked for by name.
+_BP_PANELS = ("85354-9", "55284-4")
+# patient-view reads only these series (the early-warning flags and the BMI risk factor), so only
+# these are asked for: the minimum necessary, and about a fifth of a typical record's Observations.
+PATIENT_VIEW_OBSERVATION_CODES = (
+    *EGFR_CODES, *HBA1C_CODES, *LDL_CODES, *SBP_CODES, *DBP_CODES, *_BP_PANELS, *BMI_CODES,
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -62,7 +72,8 @@ SERVICES: dict[str, CdsService] = {
             prefetch={
                 "patient": _PATIENT,
                 "conditions": "Condition?patient={{context.patientId}}",
-                "observations": "Observation?patient={{context.patientId}}",
+                "observations": "Observation?patient={{context.patientId}}&code="
+                + ",".join(PATIENT_VIEW_OBSERVATION_CODES),
             },
             required=("patient", "conditions", "observations"),
             context_fields=("userId", "patientId"),

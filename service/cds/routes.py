@@ -42,6 +42,7 @@ class CdsState:
         self.verifier = JwtVerifier(self.settings)
         self._knowledge: Knowledge | None = None
         self._lock = threading.Lock()
+        self._limiter: anyio.CapacityLimiter | None = None
         if self.settings.auth_disabled:
             log.warning("CDS Hooks JWT verification is disabled (CRA_CDS_AUTH_DISABLED); development only")
 
@@ -50,6 +51,13 @@ class CdsState:
             if self._knowledge is None:
                 self._knowledge = load_knowledge(request.app.state.deps, self.settings)
             return self._knowledge
+
+    @property
+    def limiter(self) -> anyio.CapacityLimiter:
+        """The card builders' own small thread pool (made in the event loop on first use)."""
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(self.settings.compute_threads)
+        return self._limiter
 
 
 def _state(request: Request) -> CdsState:
@@ -141,16 +149,17 @@ async def call_service(service_id: str, request: Request) -> JSONResponse:
         as_of, patient_id = _as_of(body), context["patientId"]
         groups = await gather(service, body, state.settings)
         resources = patient_resources(groups, patient_id)
-        knowledge = await anyio.to_thread.run_sync(state.knowledge, request)
+        knowledge = await anyio.to_thread.run_sync(state.knowledge, request, limiter=state.limiter)
         base = _base(request, state)
         if service.hook == "patient-view":
             cards = await anyio.to_thread.run_sync(
-                patient_view_cards, resources, patient_id, as_of, knowledge, base
+                patient_view_cards, resources, patient_id, as_of, knowledge, base, limiter=state.limiter
             )
         else:
             cards = await anyio.to_thread.run_sync(
-                order_cards, context, service.hook, resources, patient_id, as_of, knowledge, base
-            )
+                order_cards, context, service.hook, resources, patient_id, as_of, knowledge, base,
+                limiter=state.limiter,
+            )  # fmt: skip
     except CdsError as exc:
         log.info(
             "CDS call refused", extra={"service": service_id[:64], "status": exc.status, "code": exc.code}

@@ -88,8 +88,8 @@ class FhirServer:
                     ]
                 page = int(query.get("_page", ["0"])[0])
                 body: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset", "total": len(hits),
-                                        "entry": [{"resource": r} for r in hits[page * 40 : page * 40 + 40]]}  # fmt: skip
-                if (page + 1) * 40 < len(hits):
+                                        "entry": [{"resource": r} for r in hits[page * 10 : page * 10 + 10]]}  # fmt: skip
+                if (page + 1) * 10 < len(hits):
                     nxt = f"{outer.url}{url.path}?{url.query.split('&_page=')[0]}&_page={page + 1}"
                     body["link"] = [{"relation": "next", "url": nxt}]
                 return self._send(200, body)

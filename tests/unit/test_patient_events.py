@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -493,6 +494,26 @@ def test_event_ids_are_stable_and_distinct_across_patients() -> None:
         "p1", "Observation", "x", "component:b"
     )
     assert event_id("p1", "Observation", "x") != event_id("p1", "Condition", "x")
+
+
+@pytest.mark.parametrize(
+    ("patient", "kind", "rid", "part"),
+    [
+        ("p1", "Observation", "obs-1", ""),
+        ("0dd77edd-bffd-4258-ac40-c07af6dd734a", "Patient", "0dd77edd-bffd-4258-ac40-c07af6dd734a", ""),
+        ("p|pipe", "DocumentReference", "note 7", "chunk:3"),
+        ("pé", "Condition", "漢字", "component:8480-6"),
+        ("", "", "", ""),
+    ],
+)
+def test_event_id_is_the_rfc4122_name_based_uuid_already_stored(
+    patient: str, kind: str, rid: str, part: str
+) -> None:
+    # The hand-written SHA-1 uuid must match uuid.uuid5 bit for bit: indexed points use these ids.
+    expected = uuid.uuid5(uuid.UUID("0b6f3c1e-2d4a-4e8b-9c55-7a1f0e2d3c4b"), f"{patient}|{kind}|{rid}|{part}")
+    got = event_id(patient, kind, rid, part)
+    assert got == str(expected)
+    assert uuid.UUID(got).version == 5
 
 
 # -- dates -----------------------------------------------------------------------
