@@ -24,6 +24,7 @@ from service.feedback import FeedbackStore
 from service.keys import KeyStore
 from service.limits import BodySizeLimit, RateLimiter
 from service.metrics import Metrics
+from service.runtime import tune_gc
 from service.shared_state import ReplayStore, StateSettings, open_shared_state
 
 __all__ = ["create_app"]
@@ -76,6 +77,7 @@ def create_app(deps: Deps | None = None, settings: ServeSettings | None = None) 
         try:
             await anyio.to_thread.run_sync(lambda: deps.agent)  # load the model once, before traffic
             app.state.warm = True
+            tune_gc()  # after the models are in: the collector no longer rescans them under load
         except Exception as exc:
             log.error("agent could not be built; /readyz will say so", extra={"error": type(exc).__name__})
         log.info("service ready", extra={"store": deps.store.target, "llm": bool(deps.settings.llm_base_url)})
