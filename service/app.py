@@ -80,7 +80,9 @@ def create_app(deps: Deps | None = None, settings: ServeSettings | None = None) 
             tune_gc()  # after the models are in: the collector no longer rescans them under load
         except Exception as exc:
             log.error("agent could not be built; /readyz will say so", extra={"error": type(exc).__name__})
-        log.info("service ready", extra={"store": deps.store.target, "llm": bool(deps.settings.llm_base_url)})
+        # deps.store only when it opened: an unreachable Qdrant leaves the service up and unready
+        store = deps.store.target if app.state.warm else "unavailable"
+        log.info("service ready", extra={"store": store, "llm": bool(deps.settings.llm_base_url)})
         try:
             yield
         finally:
