@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import socket
@@ -96,15 +97,28 @@ def _bundle(
     return {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in found]}
 
 
-def _bodies() -> dict[str, dict[str, Any]]:
-    pid, res = _record(PATIENT_VIEW[0])
-    view = {
+def _patient_view(name: str, as_of: str) -> dict[str, Any]:
+    """A patient-view request for one Synthea record, its prefetch answered as the templates ask."""
+    pid, res = _record(name)
+    return {
         "hook": "patient-view",
         "context": {"userId": "Practitioner/bench", "patientId": pid},
-        "extension": {AS_OF_EXTENSION: PATIENT_VIEW[1]},
+        "extension": {AS_OF_EXTENSION: as_of},
         "prefetch": {"patient": res[0], "conditions": _bundle(res, "Condition"),
                      "observations": _bundle(res, "Observation", codes=PATIENT_VIEW_OBSERVATION_CODES)},
     }  # fmt: skip
+
+
+def _view_mix() -> list[bytes]:
+    """patient-view bodies for every shared Synthea record (the load rotates through them)."""
+    return [
+        _encoded(_patient_view(p.name, PATIENT_VIEW[1]))
+        for p in sorted((SHARED / "synthea-r4").glob("*.json"))
+    ]
+
+
+def _bodies() -> dict[str, dict[str, Any]]:
+    view = _patient_view(*PATIENT_VIEW)
     pid, res = _record(ORDER_SIGN[0])
     dose = [{"timing": {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}},
              "doseAndRate": [{"doseQuantity": {"value": 1000, "unit": "mg"}}]}]  # fmt: skip
@@ -183,8 +197,10 @@ async def _sequential(url: str, signer: Signer, bodies: dict[str, bytes], n: int
 
 
 async def _load(
-    url: str, signer: Signer, body: bytes, clients: int, seconds: float, proc: psutil.Process
+    url: str, signer: Signer, bodies: list[bytes], clients: int, seconds: float, proc: psutil.Process
 ) -> dict[str, Any]:
+    """``clients`` closed-loop clients for ``seconds``, each request the next body of the rotation."""
+    rotation = itertools.cycle(bodies)
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     rss: list[float] = []
@@ -193,7 +209,7 @@ async def _load(
     async def worker(client: httpx.AsyncClient) -> None:
         while time.monotonic() < stop:
             try:
-                elapsed, status, _ = await _call(client, signer, "cra-care-gaps", body)
+                elapsed, status, _ = await _call(client, signer, "cra-care-gaps", next(rotation))
             except httpx.HTTPError:
                 elapsed, status = 0.0, 0
             statuses[status] = statuses.get(status, 0) + 1
@@ -206,10 +222,12 @@ async def _load(
             await asyncio.sleep(1)
 
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    load_before, cpu_before = os.getloadavg()[0], _cpu_seconds(proc)
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
         t0 = time.perf_counter()
         await asyncio.gather(sample(), *(worker(client) for _ in range(clients)))
         wall = time.perf_counter() - t0
+    server_cpu = _cpu_seconds(proc) - cpu_before
     errors = sum(n for s, n in statuses.items() if s != 200)
     tenth = max(1, len(rss) // 10)
     return {
@@ -217,8 +235,15 @@ async def _load(
         "statuses": {str(k): v for k, v in statuses.items()},
         "throughput_rps": round(len(latencies) / wall, 2), **_stats(latencies),
         "rss_mb_first_10pct": round(float(np.mean(rss[:tenth])), 1), "rss_mb_last_10pct": round(float(np.mean(rss[-tenth:])), 1),
-        "rss_mb_max": round(max(rss), 1),
+        "rss_mb_max": round(max(rss), 1), "patients": len(bodies),
+        "server_cpu_ms_per_request": round(server_cpu * 1000 / max(1, sum(statuses.values())), 2),
+        "load_average_before": round(load_before, 2), "load_average_after": round(os.getloadavg()[0], 2),
     }  # fmt: skip
+
+
+def _cpu_seconds(proc: psutil.Process) -> float:
+    times = proc.cpu_times()
+    return float(times.user + times.system)
 
 
 def _free_port() -> int:
@@ -253,6 +278,10 @@ def _markdown(result: dict[str, Any]) -> str:
         + markdown_table(
             [load], ["requests", "errors", "throughput_rps", "p50_ms", "p95_ms", "p99_ms", "max_ms"]
         )
+        + f"\nThe load rotates through the {load['patients']} shared Synthea records (prefetch as the templates "
+        f"ask). Server CPU per request: {load['server_cpu_ms_per_request']} ms; load average "
+        f"{load['load_average_before']} before, {load['load_average_after']} after (the load generator "
+        "shares the machine's cores).\n"
         + f"\nServer memory (RSS): first tenth {load['rss_mb_first_10pct']} MB, last tenth "
         f"{load['rss_mb_last_10pct']} MB, max {load['rss_mb_max']} MB.\n\n"
         f"Machine: {result['environment'].get('cpu_count', '?')} CPUs; measured {result['when']}.\n"
@@ -289,9 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         sequential = asyncio.run(_sequential(url, signer, bodies, args.requests))
         console.print(f"load: {args.clients} clients for {args.seconds:g} s on patient-view")
         load = asyncio.run(
-            _load(
-                url, signer, bodies["cra-care-gaps"], args.clients, args.seconds, psutil.Process(server.pid)
-            )
+            _load(url, signer, _view_mix(), args.clients, args.seconds, psutil.Process(server.pid))
         )
     finally:
         server.terminate()
