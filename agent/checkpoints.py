@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from typing import Any
 
 from agent.errors import AgentError
@@ -27,9 +28,12 @@ def open_checkpointer(settings: AgentSettings) -> tuple[Any, Any]:
         manager = PostgresSaver.from_conn_string(url)
         saver = manager.__enter__()
         # Replicas starting together would run LangGraph's migrations at once and collide on
-        # checkpoint_migrations: one at a time, under a session-level advisory lock.
-        conn: Any = saver.conn  # from_conn_string gives one connection, not a pool
-        conn.execute("SELECT pg_advisory_lock(%s)", (_SETUP_LOCK,))
+        # checkpoint_migrations: one at a time, under a session-level advisory lock. The others poll
+        # instead of blocking: a blocked lock call is an open transaction, and the migrations'
+        # CREATE INDEX CONCURRENTLY waits for every open transaction (a deadlock).
+        conn: Any = saver.conn  # from_conn_string gives one connection (dict rows), not a pool
+        while not conn.execute("SELECT pg_try_advisory_lock(%s) AS got", (_SETUP_LOCK,)).fetchone()["got"]:
+            time.sleep(0.1)
         try:
             saver.setup()
         finally:
