@@ -14,10 +14,12 @@ import yaml
 from agent.settings import AgentSettings
 from retrieval.patients import patient_spec
 from service.api.settings import ServeSettings
+from service.shared_state import StateSettings
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 SETTING_FIELDS = {
-    f"CRA_{name.upper()}" for name in (*AgentSettings.model_fields, *ServeSettings.model_fields)
+    f"CRA_{name.upper()}"
+    for name in (*AgentSettings.model_fields, *ServeSettings.model_fields, *StateSettings.model_fields)
 }
 
 
@@ -45,6 +47,12 @@ def _settings_from(env: dict[str, str]) -> AgentSettings:
     return AgentSettings(**known)
 
 
+def _shared_state_url(env: dict[str, str]) -> str:
+    """Where a replica with ``env`` keeps the audit chain, rate buckets and jti memory ("" = its own SQLite)."""
+    state = StateSettings(state_url=env.get("CRA_STATE_URL", ""), _env_file=None)  # type: ignore[call-arg]
+    return state.target(env.get("CRA_CHECKPOINTER_URL", ""))
+
+
 def _container(doc: dict[str, Any]) -> dict[str, Any]:
     return doc["spec"]["template"]["spec"]["containers"][0]
 
@@ -69,6 +77,8 @@ def test_compose_has_the_cluster_gpu_llm_postgres_and_api_replicas() -> None:
     assert urlparse(settings.llm_base_url).hostname == "vllm"
     assert settings.checkpointer_url.startswith("postgresql://")
     assert urlparse(settings.checkpointer_url).hostname == "postgres" and "postgres" in services
+    # replicas share one audit chain, rate buckets and jti memory: never each its own SQLite
+    assert "CRA_STATE_URL" in env and urlparse(_shared_state_url(env)).hostname == "postgres"
     assert "qdrant-init" in api["depends_on"]
 
 
@@ -123,7 +133,9 @@ def test_api_settings_point_at_the_services_the_manifests_define() -> None:
         assert parsed.hostname and parsed.port, url
         return parsed.hostname, parsed.port
 
-    for url in (settings.qdrant_url, settings.llm_base_url, settings.checkpointer_url):
+    state_url = _shared_state_url(env)
+    assert "CRA_STATE_URL" in env and state_url.startswith("postgresql://"), "replicas need shared state"
+    for url in (settings.qdrant_url, settings.llm_base_url, settings.checkpointer_url, state_url):
         host, port = service_port(url)
         service = found.get(("Service", host))
         assert service is not None, f"{url}: no Service named {host}"
