@@ -50,6 +50,7 @@ __all__ = [
     "HBA1C_CODES",
     "LDL_CODES",
     "SBP_CODES",
+    "THRESHOLD_SOURCES",
     "MixedPatientsError",
     "Point",
     "age_on",
@@ -80,6 +81,8 @@ ADA_2024 = "ADA Standards of Care 2024, section 2 (HbA1c 5.7-6.4 % prediabetes, 
 ACC_AHA_BP = "2017 ACC/AHA hypertension guideline (BP categories)"
 ACC_AHA_CHOL = "2018 ACC/AHA cholesterol guideline (LDL-C >= 190 mg/dL)"
 WHO_BMI = "WHO/NIH BMI classes (obesity class I 30-34.9, II 35-39.9, III >= 40 kg/m2; adults)"
+# Every threshold_source a flag can name (the CDS service finds each one's guideline passage at start).
+THRESHOLD_SOURCES = (KDIGO_2012, KDIGO_2024, ADA_2024, ACC_AHA_BP, ACC_AHA_CHOL, WHO_BMI)
 
 
 class MixedPatientsError(ValueError):

@@ -3,7 +3,8 @@
 The guideline collection is scrolled once: USPSTF-style recommendation documents become
 :class:`agent.care_gaps.Recommendation` s, the other guidelines' tables and sentences become
 :class:`agent.medication_rules.MedicationRules`. The passage that best supports an early-warning
-flag's threshold is searched once per distinct threshold source and then remembered.
+flag's threshold is searched for every known threshold source when the knowledge is loaded, so
+answering a hook needs neither the store nor the encoder.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from agent.care_gaps import Recommendation, recommendations_from_json, recommendations_from_payloads
 from agent.medication_rules import MedicationRules, extract_rules
+from patient_index.flags import THRESHOLD_SOURCES
 from retrieval.types import Equals, Filter
 from service.cds.settings import CdsSettings
 from service.deps import Deps
@@ -58,8 +60,11 @@ def load_knowledge(deps: Deps, settings: CdsSettings) -> Knowledge:
     if not recommendations and settings.uspstf_json is not None:
         recommendations = recommendations_from_json(json.loads(settings.uspstf_json.read_text()))
     rules = extract_rules(points)
+    knowledge = Knowledge(deps, recommendations, rules)
+    for source in THRESHOLD_SOURCES:  # searched now, so no request waits on the encoder
+        knowledge.passage_for(source)
     log.info(
         "CDS knowledge loaded",
         extra={"chunks": len(points), "recommendations": len(recommendations), "drugs": len(rules.classes)},
     )
-    return Knowledge(deps, recommendations, rules)
+    return knowledge

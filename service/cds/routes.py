@@ -6,6 +6,7 @@ Every call to ``/cds-services...`` carries the EHR's JWT (:mod:`service.cds.auth
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 router = APIRouter(tags=["cds-hooks"])
 AS_OF_EXTENSION = "org.clinical-reasoning-agent.as-of"
 _OUTCOMES = ("accepted", "overridden")
+INLINE_MAX_RESOURCES = 400  # gathered resources up to which cards are built on the event loop
 
 
 class CdsState:
@@ -42,7 +44,7 @@ class CdsState:
         self.verifier = JwtVerifier(self.settings)
         self._knowledge: Knowledge | None = None
         self._lock = threading.Lock()
-        self._limiter: anyio.CapacityLimiter | None = None
+
         if self.settings.auth_disabled:
             log.warning("CDS Hooks JWT verification is disabled (CRA_CDS_AUTH_DISABLED); development only")
 
@@ -53,11 +55,9 @@ class CdsState:
             return self._knowledge
 
     @property
-    def limiter(self) -> anyio.CapacityLimiter:
-        """The card builders' own small thread pool (made in the event loop on first use)."""
-        if self._limiter is None:
-            self._limiter = anyio.CapacityLimiter(self.settings.compute_threads)
-        return self._limiter
+    def loaded(self) -> Knowledge | None:
+        """The knowledge once it has been read (no lock: a reference read is atomic)."""
+        return self._knowledge
 
 
 def _state(request: Request) -> CdsState:
@@ -149,17 +149,23 @@ async def call_service(service_id: str, request: Request) -> JSONResponse:
         as_of, patient_id = _as_of(body), context["patientId"]
         groups = await gather(service, body, state.settings)
         resources = patient_resources(groups, patient_id)
-        knowledge = await anyio.to_thread.run_sync(state.knowledge, request, limiter=state.limiter)
+        knowledge = state.loaded
+        if knowledge is None:  # the first call reads the index (seconds): never on the event loop
+            knowledge = await anyio.to_thread.run_sync(state.knowledge, request)
         base = _base(request, state)
         if service.hook == "patient-view":
-            cards = await anyio.to_thread.run_sync(
-                patient_view_cards, resources, patient_id, as_of, knowledge, base, limiter=state.limiter
-            )
+            work = functools.partial(patient_view_cards, resources, patient_id, as_of, knowledge, base)
         else:
-            cards = await anyio.to_thread.run_sync(
-                order_cards, context, service.hook, resources, patient_id, as_of, knowledge, base,
-                limiter=state.limiter,
-            )  # fmt: skip
+            work = functools.partial(
+                order_cards, context, service.hook, resources, patient_id, as_of, knowledge, base
+            )
+        # Cards from a prefetch of the templates' size take 1-3 ms of pure Python: handing that to a
+        # worker thread cost as much again in queueing and GIL hand-offs. A record sent whole (a
+        # client that ignores the templates' filters) goes to a thread so the event loop keeps moving.
+        if len(resources) <= INLINE_MAX_RESOURCES:
+            cards = work()
+        else:
+            cards = await anyio.to_thread.run_sync(work)
     except CdsError as exc:
         log.info(
             "CDS call refused", extra={"service": service_id[:64], "status": exc.status, "code": exc.code}

@@ -42,15 +42,6 @@ class CdsSettings(BaseSettings):
     jwks_cache_s: int = Field(default=300, ge=0, description="How long fetched JWKS are reused.")
     fhir_timeout_s: float = Field(default=3.0, gt=0, description="Timeout of one FHIR request.")
     fhir_max_pages: int = Field(default=20, ge=1, description="Most Bundle pages followed per query.")
-    compute_threads: int = Field(
-        default=2,
-        ge=1,
-        le=64,
-        description=(
-            "Worker threads that build cards. The work is CPU-bound Python, so more threads than cores "
-            "only add GIL hand-offs; requests beyond these wait their turn on the event loop."
-        ),
-    )
     uspstf_json: Path | None = Field(
         default=None,
         description="USPSTF recommendations JSON used when the guideline index holds no recommendation set.",

@@ -23,6 +23,7 @@ from fastapi.testclient import TestClient
 from agent.settings import AgentSettings
 from guidelines_index.indexer import GuidelineIndexer
 from service.audit import AuditLog
+from service.cds import routes
 from service.cds.routes import AS_OF_EXTENSION, CdsState, router
 from service.cds.settings import CdsSettings
 from service.deps import Deps
@@ -237,6 +238,28 @@ def test_patient_view_cards_from_prefetch_and_from_the_fhir_server_agree(
     assert fetched.status_code == 200
     assert sorted(c["summary"] for c in fetched.json()["cards"]) == sorted(summaries)
     assert fhir.requests - before > 3  # observations came in several pages
+
+
+def test_a_whole_record_is_answered_off_the_event_loop_with_the_same_cards(
+    client: TestClient, fhir: FhirServer, key: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The templates ask for a few series; an EHR may send everything. Both paths give the same cards.
+    pid, path = _annetta(fhir), "/cds-services/cra-care-gaps"
+    whole = {"patient": fhir.records[pid][0]} | {
+        k: {"resourceType": "Bundle", "type": "searchset",
+            "entry": [{"resource": r} for r in fhir.records[pid] if r["resourceType"] == kind]}
+        for k, kind in (("conditions", "Condition"), ("observations", "Observation"))
+    }  # fmt: skip
+    inline = client.post(
+        path, json=_hook("patient-view", pid, "2021-03-01", prefetch=whole), headers=_auth(key, path)
+    )
+    monkeypatch.setattr(routes, "INLINE_MAX_RESOURCES", 0)
+    threaded = client.post(
+        path, json=_hook("patient-view", pid, "2021-03-01", prefetch=whole), headers=_auth(key, path)
+    )
+    assert inline.status_code == threaded.status_code == 200
+    summaries = sorted(c["summary"] for c in inline.json()["cards"])
+    assert summaries and summaries == sorted(c["summary"] for c in threaded.json()["cards"])
 
 
 def test_without_data_or_with_a_refused_token_the_answer_is_412(
