@@ -133,7 +133,12 @@ class SqliteAuditStore:
     def rows(self) -> Iterator[Row]:
         db = sqlite3.connect(self.path, timeout=30)  # its own reader: appends go on meanwhile
         try:
-            yield from db.execute("SELECT seq, body, prev, hash FROM audit ORDER BY seq")
+            with self._lock:  # the snapshot starts after this process's append in flight, if any
+                cursor = db.execute("SELECT seq, body, prev, hash FROM audit ORDER BY seq")
+                first = cursor.fetchone()
+            if first is not None:
+                yield first
+                yield from cursor
         finally:
             db.close()
 
