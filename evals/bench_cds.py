@@ -1,9 +1,9 @@
 """CDS Hooks latency and load against a real uvicorn on loopback.
 
-The server is a separate process (``uvicorn evals.bench_cds:make_app --factory``) over an
-embedded index of four open-medicine guidelines and the USPSTF recommendation set. Requests
-carry a freshly signed ES384 JWT each (the service refuses replays) and real Synthea records
-as prefetch. Measured: patient-view and order-sign latency one request at a time (p50/p95/p99),
+The server is a separate process (``uvicorn evals.bench_cds:make_app --factory``: the app of
+``cra serve``, with its audit chain and shared token-id store) over an embedded index of four
+open-medicine guidelines and the USPSTF recommendation set. Requests carry a freshly signed
+ES384 JWT each (the service refuses replays) and real Synthea records as prefetch. Measured: patient-view and order-sign latency one request at a time (p50/p95/p99),
 then 50 concurrent clients for 60 s on patient-view (throughput, latency, errors, server RSS).
 
     python -m evals.bench_cds --out reports/bench [--data-dir DIR] [--seconds 60] [--clients 50]
@@ -46,23 +46,10 @@ console = Console(stderr=True)
 
 
 def make_app() -> Any:
-    """The benchmark server: the CDS router over ``CRA_DATA_DIR`` with real audit and feedback stores."""
-    from fastapi import FastAPI
+    """The benchmark server: ``cra serve``'s own app over ``CRA_DATA_DIR`` (shared state, audit, agent)."""
+    from service.app import create_app
 
-    from service.audit import AuditLog
-    from service.cds.routes import router
-    from service.deps import Deps
-    from service.feedback import FeedbackStore
-    from service.runtime import tune_gc
-
-    deps = Deps()
-    app = FastAPI()
-    app.state.deps = deps
-    app.state.audit = AuditLog.at(deps.settings.data_dir)
-    app.state.feedback = FeedbackStore.at(deps.settings.data_dir)
-    app.include_router(router)
-    tune_gc()  # as `cra serve` does once its models are loaded
-    return app
+    return create_app()
 
 
 def _index(data_dir: Path) -> None:

@@ -48,15 +48,12 @@ def _include_cds(app: FastAPI, replay: ReplayStore) -> None:
     replayed to another replica is refused too.
     """
     try:
-        from service.cds.auth import JwtVerifier
         from service.cds.routes import CdsState
         from service.cds.routes import router as cds_router  # type: ignore[import-not-found,unused-ignore]
     except ImportError as exc:
         log.warning("CDS Hooks routes not mounted", extra={"reason": type(exc).__name__})
         return
-    cds = CdsState()
-    cds.verifier = JwtVerifier(cds.settings, replay=replay)
-    app.state.cds = cds
+    app.state.cds = CdsState(replay=replay)
     app.include_router(cds_router)
 
 
@@ -120,6 +117,10 @@ def create_app(deps: Deps | None = None, settings: ServeSettings | None = None) 
     async def chat_page() -> FileResponse:
         return FileResponse(WEB_DIR / "index.html")
 
-    app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.api_max_body_bytes,
+        path_limits={"/cds-services": settings.cds_max_body_bytes},
+    )
     app.add_middleware(RequestContext, state=app.state)  # outermost: sees every reply, 413s included
     return app

@@ -30,19 +30,30 @@ async def _reject(send: Send, limit: int) -> None:
 
 
 class BodySizeLimit:
-    """ASGI middleware: 413 for a declared or streamed body over ``max_bytes`` (before any parsing)."""
+    """ASGI middleware: 413 for a declared or streamed body over the limit (before any parsing).
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    ``max_bytes`` holds for every path except those starting with a prefix in ``path_limits``,
+    which have their own (CDS Hooks calls carry the patient's prefetched record: megabytes, where
+    a question is a few kilobytes).
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int, path_limits: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.path_limits = dict(path_limits or {})
+
+    def limit_for(self, path: str) -> int:
+        """The body limit of a request path."""
+        return next((n for prefix, n in self.path_limits.items() if path.startswith(prefix)), self.max_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.limit_for(str(scope.get("path", "")))
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await _reject(send, self.max_bytes)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await _reject(send, limit)
             return
         seen = 0
         started = False
@@ -52,7 +63,7 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > limit:
                     raise _TooLarge
             return message
 
@@ -65,7 +76,7 @@ class BodySizeLimit:
             await self.app(scope, counting_receive, tracking_send)
         except _TooLarge:
             if not started:
-                await _reject(send, self.max_bytes)
+                await _reject(send, limit)
 
 
 class RateLimiter:

@@ -104,11 +104,16 @@ class MemoryReplayStore:
     def __init__(self) -> None:
         self._seen: dict[str, float] = {}
         self._lock = threading.Lock()
+        self._next_purge = 0.0
 
     def claim(self, key: str, keep_until: float, now: float) -> bool:
         with self._lock:
-            for old in [k for k, until in self._seen.items() if until < now]:
-                del self._seen[old]
+            if now >= self._next_purge:  # a sweep a second, not one per token: at 100 tokens/s the
+                self._next_purge = now + 1.0  # table holds thousands of ids
+                for old in [k for k, until in self._seen.items() if until < now]:
+                    del self._seen[old]
+            elif self._seen.get(key, now) < now:  # expired but not swept yet: free again
+                del self._seen[key]
             if key in self._seen:
                 return False
             self._seen[key] = keep_until

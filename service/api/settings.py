@@ -24,6 +24,11 @@ class ServeSettings(BaseSettings):
         default="keys", description="keys: every /v1 request needs an API key; off: loopback demos only."
     )
     api_max_body_bytes: int = Field(default=65536, ge=1024, description="Largest request body accepted.")
+    cds_max_body_bytes: int = Field(
+        default=16 * 2**20,
+        ge=1024,
+        description="Largest CDS Hooks request body (it carries the prefetched FHIR record).",
+    )
     api_rate_per_minute: int = Field(default=120, ge=1, description="Requests per minute per API key.")
     api_rate_burst: int = Field(default=30, ge=1, description="Requests a key may send at once.")
     api_max_concurrent_answers: int = Field(

@@ -48,6 +48,7 @@ class JwtVerifier:
         self.settings = settings
         self._http = http or httpx.Client(timeout=settings.fhir_timeout_s)
         self._jwks: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._keys: dict[tuple[str, str], tuple[dict[str, Any], Any]] = {}  # (source, kid) -> (JWK, key)
         self.replay: ReplayStore = replay or MemoryReplayStore()
 
     def _load_jwks(self, source: str) -> dict[str, Any]:
@@ -83,10 +84,15 @@ class JwtVerifier:
         match = [k for k in keys if isinstance(k, dict) and k.get("kid") == header["kid"]]
         if not match:
             raise _refuse("no key with the token's kid in the issuer's JWK Set")
+        cached = self._keys.get((source, str(header["kid"])))
+        if cached is not None and cached[0] == match[0]:  # the same JWK as last time: reuse its parsed key
+            return cached[1]
         try:
-            return jwt.PyJWK(match[0]).key
+            key = jwt.PyJWK(match[0]).key
         except jwt.PyJWTError as exc:
             raise _refuse("the issuer's key for this kid is unusable") from exc
+        self._keys[(source, str(header["kid"]))] = (match[0], key)
+        return key
 
     def _remember(self, issuer: str, jti: str, exp: float) -> None:
         # An expired token is refused anyway, so its jti need only be kept until exp + leeway.

@@ -26,6 +26,7 @@ from service.cds.fhir import gather, patient_resources
 from service.cds.hooks import order_cards, patient_view_cards
 from service.cds.knowledge import Knowledge, load_knowledge
 from service.cds.settings import CdsSettings
+from service.shared_state import ReplayStore
 
 __all__ = ["AS_OF_EXTENSION", "CdsState", "router"]
 
@@ -39,9 +40,10 @@ INLINE_MAX_RESOURCES = 400  # gathered resources up to which cards are built on 
 class CdsState:
     """Per-app state: settings, the token verifier, and the knowledge read from the index (lazily)."""
 
-    def __init__(self, settings: CdsSettings | None = None) -> None:
+    def __init__(self, settings: CdsSettings | None = None, replay: ReplayStore | None = None) -> None:
+        """``replay``: where token ids are remembered (the replicas' shared store; in memory when ``None``)."""
         self.settings = settings or CdsSettings()
-        self.verifier = JwtVerifier(self.settings)
+        self.verifier = JwtVerifier(self.settings, replay=replay)
         self._knowledge: Knowledge | None = None
         self._lock = threading.Lock()
 
@@ -63,7 +65,8 @@ class CdsState:
 def _state(request: Request) -> CdsState:
     state = getattr(request.app.state, "cds", None)
     if state is None:
-        state = request.app.state.cds = CdsState()
+        shared = getattr(request.app.state, "shared", None)
+        state = request.app.state.cds = CdsState(replay=shared.replay if shared is not None else None)
     return state
 
 

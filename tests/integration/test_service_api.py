@@ -21,7 +21,7 @@ Q = "Which statin and dose counts as high-intensity therapy?"
 @pytest.fixture(scope="module")
 def server(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     deps = world_deps(world, tmp_path_factory.mktemp("service"))
-    with live_server(deps, api_max_body_bytes=4096) as live:
+    with live_server(deps, api_max_body_bytes=4096, cds_max_body_bytes=65536) as live:
         yield live
 
 
@@ -169,6 +169,13 @@ def test_bad_input_gets_clear_4xx(server: LiveServer) -> None:
         assert reply.status_code == status, (status, reply.text)
         assert reason in reply.json()["detail"], reply.text
     assert "x" * 50 not in cases[4][0].text
+    # CDS Hooks calls carry the prefetched record: they have their own, larger limit
+    cds = f"{server.url}/cds-services/cra-care-gaps"
+    record = {"hook": "patient-view", "prefetch": {"note": "x" * 20_000}}
+    assert httpx.post(cds, json=record).status_code == 401  # past the body limit, stopped for its missing JWT
+    record["prefetch"] = {"note": "x" * 70_000}
+    too_big = httpx.post(cds, json=record)
+    assert too_big.status_code == 413 and "over 65536 bytes" in too_big.json()["detail"]
     revoked = server.key()
     server.app.state.keys.revoke(revoked.split("_")[1])
     assert httpx.post(url, json={"question": Q}, headers=_auth(revoked)).status_code == 401
