@@ -21,7 +21,7 @@ from service.api.middleware import RequestContext
 from service.api.settings import ServeSettings
 from service.deps import Deps
 from service.feedback import FeedbackStore
-from service.keys import KeyStore
+from service.keys import open_key_store
 from service.limits import BodySizeLimit, RateLimiter
 from service.metrics import Metrics
 from service.runtime import tune_gc
@@ -101,7 +101,8 @@ def create_app(deps: Deps | None = None, settings: ServeSettings | None = None) 
     app.state.shared = shared
     app.state.audit = shared.audit
     app.state.feedback = FeedbackStore.at(data_dir)
-    app.state.keys = KeyStore(settings.api_keys_db) if settings.api_keys_db else KeyStore.at(data_dir)
+    state_url = StateSettings().target(deps.settings.checkpointer_url)
+    app.state.keys = open_key_store(data_dir, state_url, settings.api_keys_db)  # where cra keys writes
     app.state.metrics = Metrics()
     app.state.rate_limiter = RateLimiter(settings.api_rate_per_minute, settings.api_rate_burst, shared.rates)
     app.state.answer_slots = threading.BoundedSemaphore(settings.api_max_concurrent_answers)

@@ -1,4 +1,4 @@
-"""The Postgres backend of the shared state: audit chain, jti replay memory, rate-limit buckets.
+"""The Postgres backend of the shared state: audit chain, jti replay memory, rate-limit buckets, API keys.
 
 psycopg is imported here and nowhere else in the service. Each store holds one connection, used
 by one thread at a time and reopened after it breaks. Tables are prefixed ``cra_`` so they can sit
@@ -10,12 +10,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from service.audit import GENESIS, Row, Sealer
 
-__all__ = ["PostgresAuditStore", "PostgresRateStore", "PostgresReplayStore", "describe"]
+if TYPE_CHECKING:
+    from service.keys import KeyRow
+
+__all__ = ["PostgresAuditStore", "PostgresKeyTable", "PostgresRateStore", "PostgresReplayStore", "describe"]
 
 # Creating tables, functions and triggers concurrently (replicas starting together) can fail in
 # Postgres even with IF NOT EXISTS: setup runs under one transaction-scoped advisory lock.
@@ -54,6 +57,14 @@ CREATE TABLE IF NOT EXISTS cra_rate_buckets (
     caller TEXT PRIMARY KEY, tokens DOUBLE PRECISION NOT NULL, updated DOUBLE PRECISION NOT NULL,
     granted BOOLEAN NOT NULL);
 """
+
+# The columns and their order are SQLite's ``api_keys`` (service.keys), so rows move between them.
+_KEYS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS cra_api_keys (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL, patients TEXT NOT NULL,
+    key_hash TEXT NOT NULL, created DOUBLE PRECISION NOT NULL, revoked DOUBLE PRECISION);
+"""
+_KEY_COLUMNS = "id, name, role, patients, key_hash, created, revoked"
 
 # One statement per request: refill by the time since the last request (the database's clock, so
 # replicas' clocks do not matter), take a token when there is one, and say whether it was taken.
@@ -185,6 +196,45 @@ class PostgresRateStore:
         with self._db.transaction() as conn:
             tokens, granted = conn.execute(_TAKE, {"caller": caller, "rate": rate, "burst": burst}).fetchone()
         return 0.0 if granted else (1 - float(tokens)) / rate
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class PostgresKeyTable:
+    """API keys (their hashes, never the keys) in ``cra_api_keys``, read on every lookup."""
+
+    def __init__(self, url: str) -> None:
+        self.where = describe(url)
+        self._db = _Connection(url, _KEYS_SCHEMA)
+
+    def insert(self, row: KeyRow) -> None:
+        with self._db.transaction() as conn:
+            conn.execute(
+                f"INSERT INTO cra_api_keys ({_KEY_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s)", row
+            )
+
+    def get(self, key_id: str) -> KeyRow | None:
+        with self._db.transaction() as conn:
+            row = conn.execute(f"SELECT {_KEY_COLUMNS} FROM cra_api_keys WHERE id = %s", (key_id,)).fetchone()
+        return tuple(row) if row else None
+
+    def rows(self) -> list[KeyRow]:
+        with self._db.transaction() as conn:
+            rows = conn.execute(f"SELECT {_KEY_COLUMNS} FROM cra_api_keys ORDER BY created").fetchall()
+        return [tuple(r) for r in rows]
+
+    def active_count(self) -> int:
+        with self._db.transaction() as conn:
+            return int(conn.execute("SELECT count(*) FROM cra_api_keys WHERE revoked IS NULL").fetchone()[0])
+
+    def revoke(self, key_id: str, when: float) -> tuple[bool, KeyRow | None]:
+        with self._db.transaction() as conn:
+            changed = conn.execute(
+                "UPDATE cra_api_keys SET revoked = %s WHERE id = %s AND revoked IS NULL", (when, key_id)
+            ).rowcount
+            row = conn.execute(f"SELECT {_KEY_COLUMNS} FROM cra_api_keys WHERE id = %s", (key_id,)).fetchone()
+        return changed == 1, tuple(row) if row else None
 
     def close(self) -> None:
         self._db.close()

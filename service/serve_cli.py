@@ -1,4 +1,4 @@
-"""``cra serve``, ``cra keys create|list|revoke``, ``cra audit verify``, ``cra feedback export``."""
+"""``cra serve``, ``cra keys create|list|revoke|import``, ``cra audit verify``, ``cra feedback export``."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from service.api.settings import ServeSettings, is_loopback
 from service.cli import _deps, app, err, fail, out
 from service.feedback import FeedbackStore
-from service.keys import ApiKeyError, KeyStore
+from service.keys import ApiKeyError, KeyStore, open_key_store
 from service.metrics import MULTIPROC_ENV
 from service.shared_state import SharedState, StateSettings, StateUnavailableError, open_shared_state
 
@@ -31,9 +31,15 @@ app.add_typer(feedback_app, name="feedback")
 
 
 def _keys(ctx: typer.Context) -> KeyStore:
-    """The key store the server reads: ``CRA_API_KEYS_DB``, else the one in the data dir."""
-    path = ServeSettings().api_keys_db
-    return KeyStore(path) if path else KeyStore.at(_deps(ctx).settings.data_dir)
+    """The key store the server reads: ``CRA_API_KEYS_DB``, else the shared state's Postgres, else the data dir."""
+    settings = _deps(ctx).settings
+    try:
+        state_url = StateSettings().target(settings.checkpointer_url)
+        return open_key_store(settings.data_dir, state_url, ServeSettings().api_keys_db)
+    except (StateUnavailableError, ValidationError) as exc:
+        raise fail(
+            f"API keys: {exc}; check CRA_STATE_URL (or CRA_CHECKPOINTER_URL, which it follows)"
+        ) from exc
 
 
 def _shared(ctx: typer.Context) -> SharedState:
@@ -222,6 +228,29 @@ def keys_revoke(ctx: typer.Context, key_id: Annotated[str, typer.Argument(help="
     finally:
         keys.close()
     out.print(f"revoked {record.id} ({record.name})", highlight=False)
+
+
+@keys_app.command("import")
+def keys_import(
+    ctx: typer.Context,
+    source: Annotated[Path, typer.Argument(help="A SQLite key file (e.g. <data dir>/api_keys.sqlite).")],
+) -> None:
+    """Copy keys (hashes, revocations) from a SQLite key file into the configured store; the keys keep working.
+
+    For a move to Postgres: set CRA_STATE_URL, unset CRA_API_KEYS_DB, then import the old file.
+    """
+    if not source.is_file():
+        raise fail(f"{source} is not a file; give the SQLite file the keys are in")
+    old = KeyStore(source)
+    keys = _keys(ctx)
+    try:
+        if keys.where == old.where:
+            raise fail(f"{source} is already the configured key store")
+        added = keys.copy_from(old)
+    finally:
+        old.close()
+        keys.close()
+    out.print(f"imported {added} key(s) into {keys.where}", highlight=False)
 
 
 @audit_app.command("verify")
