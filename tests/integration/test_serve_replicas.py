@@ -1,6 +1,7 @@
 """Real ``cra serve`` processes sharing state: two replicas with their own data dirs over one Postgres,
 and one server with ``--workers 2`` over SQLite in its data dir. Every request is audited once in one
-unbroken chain, and a key's rate limit holds in total, whichever process answers.
+unbroken chain, a key's rate limit holds in total, whichever process answers, and a key made or
+revoked with ``cra keys`` (run elsewhere, same CRA_STATE_URL) counts on every replica.
 
 The replicas point CRA_QDRANT_URL at a closed port, so they start in seconds (no model load; /readyz
 says 503); the route used (``POST /v1/feedback`` for an unknown answer: 404) never reads the index.
@@ -114,23 +115,46 @@ def _verify(data_dir: Path, env: dict[str, str]) -> dict[str, object]:
     return dict(json.loads(run.stdout))
 
 
-def test_two_replicas_share_the_audit_chain_and_the_rate_limit_through_postgres(
+def _cra_keys(env: dict[str, str], data_dir: Path, *args: str) -> str:
+    """``cra keys ...`` in its own process (another host, say): its stdout."""
+    run = subprocess.run(
+        [sys.executable, "-m", "service", "--data-dir", str(data_dir), "keys", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    return run.stdout
+
+
+def test_two_replicas_share_keys_the_audit_chain_and_the_rate_limit_through_postgres(
     pg_url: str, tmp_path: Path
 ) -> None:
-    env = _env(tmp_path, CRA_STATE_URL=pg_url)
-    key = KeyStore(tmp_path / "keys.sqlite").create("ehr", "service", ["*"])[1]
+    env = {k: v for k, v in _env(tmp_path, CRA_STATE_URL=pg_url).items() if k != "CRA_API_KEYS_DB"}
+    elsewhere = tmp_path / "elsewhere"
+    made = json.loads(
+        _cra_keys(env, elsewhere, "create", "--name", "ehr", "--role", "service", "--patient", "*", "--json")
+    )
+    key = made["key"]
     dirs = [tmp_path / "replica-a", tmp_path / "replica-b"]
     with ExitStack() as stack:
         urls = [stack.enter_context(_serve(d, env)) for d in dirs]
         codes = _post_all(urls, key, 16)
         per_replica = [_feedback_requests(httpx.get(f"{u}/metrics").text) for u in urls]
-    assert sorted(set(codes)) == [404, 429], codes
+        _cra_keys(env, elsewhere, "revoke", made["id"])
+        after = [httpx.post(f"{u}/v1/feedback", json=FEEDBACK, headers={"X-API-Key": key}) for u in urls]
+    assert sorted(set(codes)) == [404, 429], codes  # the key from cra keys works on both replicas
     assert codes.count(404) == BURST and codes.count(429) == 16 - BURST  # one bucket for both replicas
     assert per_replica == [8, 8]  # metrics are per replica: Prometheus sums the pods
-    report = _verify(tmp_path / "elsewhere", env)
-    assert report == {"ok": True, "records": 16, "problems": [], "store": report["store"]}
+    assert [r.status_code for r in after] == [401, 401]  # revoked elsewhere: refused by both at once
+    assert all("revoked" in r.json()["detail"] for r in after), [r.text for r in after]
+    report = _verify(elsewhere, env)
+    assert report == {"ok": True, "records": 18, "problems": [], "store": report["store"]}
     assert str(report["store"]).startswith("postgres")
-    assert not any((d / "audit.sqlite").exists() for d in dirs)
+    assert not any(
+        (d / name).exists() for d in [*dirs, elsewhere] for name in ("audit.sqlite", "api_keys.sqlite")
+    )
 
 
 def _requests_per_worker(folder: Path) -> dict[str, float]:
