@@ -53,6 +53,12 @@ def _shared_state_url(env: dict[str, str]) -> str:
     return state.target(env.get("CRA_CHECKPOINTER_URL", ""))
 
 
+def _keys_in_shared_state(env: dict[str, str]) -> bool:
+    """Whether a replica with ``env`` reads API keys from the shared Postgres (not a file of its own)."""
+    keys_db = ServeSettings(api_keys_db=env.get("CRA_API_KEYS_DB"), _env_file=None).api_keys_db  # type: ignore[call-arg]
+    return keys_db is None and _shared_state_url(env).startswith("postgresql://")
+
+
 def _container(doc: dict[str, Any]) -> dict[str, Any]:
     return doc["spec"]["template"]["spec"]["containers"][0]
 
@@ -79,6 +85,9 @@ def test_compose_has_the_cluster_gpu_llm_postgres_and_api_replicas() -> None:
     assert urlparse(settings.checkpointer_url).hostname == "postgres" and "postgres" in services
     # replicas share one audit chain, rate buckets and jti memory: never each its own SQLite
     assert "CRA_STATE_URL" in env and urlparse(_shared_state_url(env)).hostname == "postgres"
+    # ... and one set of API keys, in that Postgres: no shared volume, nothing on disk to share
+    assert _keys_in_shared_state(env) and "volumes" not in api
+    assert "keys" not in compose.get("volumes", {})
     assert "qdrant-init" in api["depends_on"]
 
 
@@ -116,6 +125,11 @@ def test_kubernetes_manifests_have_the_scale_out_shape() -> None:
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert api["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > 20
     assert ("StatefulSet", "postgres") in found and ("HorizontalPodAutoscaler", "cra-api") in found
+    # the API pods share nothing on disk (keys, audit and limits are in Postgres): scratch volumes only,
+    # and no ReadWriteMany claim anywhere
+    assert all("emptyDir" in v for v in api["spec"]["template"]["spec"].get("volumes", [])), api
+    claims = [doc for (kind, _), doc in found.items() if kind == "PersistentVolumeClaim"]
+    assert all("ReadWriteMany" not in c["spec"]["accessModes"] for c in claims), claims
 
 
 def test_api_settings_point_at_the_services_the_manifests_define() -> None:
@@ -135,6 +149,7 @@ def test_api_settings_point_at_the_services_the_manifests_define() -> None:
 
     state_url = _shared_state_url(env)
     assert "CRA_STATE_URL" in env and state_url.startswith("postgresql://"), "replicas need shared state"
+    assert _keys_in_shared_state(env), "API keys must be in the shared state, not a per-pod file"
     for url in (settings.qdrant_url, settings.llm_base_url, settings.checkpointer_url, state_url):
         host, port = service_port(url)
         service = found.get(("Service", host))
