@@ -1,4 +1,5 @@
-"""LangGraph's Postgres checkpointer on a real Postgres: a thread one agent writes, another agent reads.
+"""LangGraph's Postgres checkpointer on a real Postgres: a thread one agent writes, another agent reads,
+and a thread that goes on through the same agent after Postgres restarted under it.
 
 The world is small on purpose (the demo protocol and one Synthea patient): the embedding model is the
 slow part here.
@@ -23,9 +24,9 @@ from patient_index.indexer import PatientIndexer
 from retrieval.edge_store import EdgeStore
 from retrieval.guidelines import GuidelineSearch
 from retrieval.patients import PatientSearch
-from tests.pg_fixtures import pg_server, pg_url
+from tests.pg_fixtures import RestartablePostgres, pg_restartable, pg_server, pg_url
 
-__all__ = ["pg_server", "pg_url"]  # the Postgres fixtures, used by name below
+__all__ = ["pg_restartable", "pg_server", "pg_url"]  # the Postgres fixtures, used by name below
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -49,9 +50,10 @@ def test_replicas_starting_together_set_up_the_schema_once(pg_url: str) -> None:
     assert [p.exitcode for p in procs] == [0, 0, 0]
 
 
-def test_a_thread_written_by_one_agent_is_continued_by_another(
-    pg_url: str, tmp_path: Path, shared_data: Path, dense_encoder: Any, sparse_encoder: Any
-) -> None:
+def _small_world(
+    tmp_path: Path, shared_data: Path, dense_encoder: Any, sparse_encoder: Any
+) -> tuple[EdgeStore, GuidelineSearch, PatientSearch, str]:
+    """The demo protocol and one Synthea patient, indexed: ``(store, guidelines, patients, patient id)``."""
     store = EdgeStore(tmp_path / "qdrant")
     GuidelineIndexer(store, dense_encoder, sparse_encoder, collection="guidelines").index(
         [str(ROOT / "examples" / "guidelines")]
@@ -61,9 +63,16 @@ def test_a_thread_written_by_one_agent_is_continued_by_another(
     shutil.copy(sorted((shared_data / "synthea-r4").glob("*.json"))[0], fhir)
     PatientIndexer(store, dense_encoder, sparse_encoder, collection="patients").index([str(fhir)])
     pid = next(p["patient_id"] for _, p in store.scroll("patients", None, fields=["patient_id"]))
-    settings = AgentSettings(data_dir=tmp_path, checkpointer_url=pg_url, _env_file=None)  # type: ignore[call-arg]
     guidelines = GuidelineSearch(store, dense_encoder, sparse_encoder, collection="guidelines")
     patients = PatientSearch(store, dense_encoder, sparse_encoder, collection="patients")
+    return store, guidelines, patients, pid
+
+
+def test_a_thread_written_by_one_agent_is_continued_by_another(
+    pg_url: str, tmp_path: Path, shared_data: Path, dense_encoder: Any, sparse_encoder: Any
+) -> None:
+    store, guidelines, patients, pid = _small_world(tmp_path, shared_data, dense_encoder, sparse_encoder)
+    settings = AgentSettings(data_dir=tmp_path, checkpointer_url=pg_url, _env_file=None)  # type: ignore[call-arg]
     closers = []
 
     def replica() -> Agent:
@@ -93,4 +102,44 @@ def test_a_thread_written_by_one_agent_is_continued_by_another(
     finally:
         for close in closers:
             close()
+        store.close()
+
+
+def test_a_thread_goes_on_through_the_same_agent_after_postgres_restarts(
+    pg_restartable: RestartablePostgres,
+    tmp_path: Path,
+    shared_data: Path,
+    dense_encoder: Any,
+    sparse_encoder: Any,
+) -> None:
+    import psycopg
+
+    store, guidelines, patients, pid = _small_world(tmp_path, shared_data, dense_encoder, sparse_encoder)
+    settings = AgentSettings(data_dir=tmp_path, checkpointer_url=pg_restartable.url, _env_file=None)  # type: ignore[call-arg]
+    saver, close = open_checkpointer(settings)
+    agent = make_agent(
+        settings,
+        guidelines=guidelines,
+        patients=patients,
+        encoder=dense_encoder,
+        checkpointer=saver,
+        basic_guards=True,
+    )
+    config = {"configurable": {"thread_id": "ward-5"}}
+    try:
+        agent.ask("What was the latest blood pressure?", patient_id=pid, thread_id="ward-5")
+        pg_restartable.stop()
+        with pytest.raises(psycopg.OperationalError):  # really down: every session it had is gone
+            psycopg.connect(pg_restartable.url, connect_timeout=2).close()
+        pg_restartable.start()
+        follow = agent.ask("and how has it changed?", thread_id="ward-5")
+        assert follow["patient_id"] == pid
+        state = agent.graph.get_state(config).values
+        assert [t["question"] for t in state["history"]] == [
+            "What was the latest blood pressure?",
+            "and how has it changed?",
+        ]
+        assert len(list(saver.list(config))) > 2  # both turns' checkpoints, read back from Postgres
+    finally:
+        close()
         store.close()
