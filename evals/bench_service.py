@@ -3,7 +3,10 @@
 A real ``cra serve`` process over an embedded index (four open-medicine guidelines, the demo
 protocol, three Synthea patients when the shared records are present); every request carries an
 API key, is audited and remembered for feedback, exactly as in production. Measured: throughput,
-p50/p95/p99 latency, errors by status, and the server's RSS at the start and end of the run.
+p50/p95/p99 latency, errors by status, and whether memory is stable: the server's RSS sampled every
+second against the requests completed, from which the growth per 1,000 requests once the ramp-up is
+over (a least-squares slope; a leak shows as a steady slope, a plateau as one near zero) and over
+the run's second half. ``bench_service.png`` plots RSS against requests.
 
     python -m evals.bench_service --out reports/bench [--data-dir DIR] [--clients 50] [--seconds 60]
 
@@ -35,7 +38,7 @@ from rich.console import Console
 from evals.report import environment, markdown_table
 from service.keys import KeyStore
 
-__all__ = ["SCENARIOS", "main"]
+__all__ = ["SCENARIOS", "main", "memory_figures"]
 
 console = Console(soft_wrap=True, highlight=False, markup=False)
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,6 +54,8 @@ QUESTIONS = (
 )
 
 Request = tuple[str, str, dict[str, Any]]
+Sample = tuple[float, int, float]  # seconds into the run, requests completed, RSS MB
+RAMP_S = 10  # by then every client is in flight and the worker pool has grown
 
 
 def ask_request(client: int, n: int, patients: list[str]) -> Request:
@@ -112,7 +117,7 @@ async def _load(url: str, key: str, make: Callable[[int, int, list[str]], Reques
                 clients: int, seconds: float, proc: psutil.Process) -> dict[str, Any]:  # fmt: skip
     latencies: list[float] = []
     statuses: Counter[str] = Counter()
-    rss: list[float] = []
+    samples: list[Sample] = []
     headers = {"Authorization": f"Bearer {key}"}
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=120, limits=limits) as http:
@@ -134,13 +139,14 @@ async def _load(url: str, key: str, make: Callable[[int, int, list[str]], Reques
 
         async def sample() -> None:
             while time.monotonic() < stop:
-                rss.append(_rss_mb(proc))
+                samples.append((round(time.monotonic() - started, 1), sum(statuses.values()), _rss_mb(proc)))
                 await asyncio.sleep(1)
 
         started = time.monotonic()
         stop = started + seconds
         await asyncio.gather(sample(), *(client(i) for i in range(clients)))
         elapsed = time.monotonic() - started
+    samples.append((round(elapsed, 1), sum(statuses.values()), _rss_mb(proc)))
     ok = statuses.get("200", 0)
     ms = np.array(latencies) * 1000
     return {
@@ -154,11 +160,37 @@ async def _load(url: str, key: str, make: Callable[[int, int, list[str]], Reques
         "p50_ms": round(float(np.percentile(ms, 50)), 1),
         "p95_ms": round(float(np.percentile(ms, 95)), 1),
         "p99_ms": round(float(np.percentile(ms, 99)), 1),
-        "rss_start_mb": rss[0] if rss else None,
-        # After the ramp-up (all clients in flight, thread pool grown): the steady state to compare with the end.
-        "rss_after_ramp_mb": rss[min(len(rss) - 1, 10)] if rss else None,
-        "rss_end_mb": _rss_mb(proc),
-        "rss_peak_mb": max(rss) if rss else None,
+        **memory_figures(samples),
+        "samples": samples,
+    }
+
+
+def _growth_per_1k(samples: list[Sample]) -> float | None:
+    """MB of RSS per 1,000 completed requests: the least-squares slope over ``samples``."""
+    requests = np.array([n for _, n, _ in samples], dtype=float)
+    if len(samples) < 3 or np.ptp(requests) == 0:
+        return None
+    slope = np.polyfit(requests, np.array([r for _, _, r in samples]), 1)[0]
+    return round(float(slope) * 1000, 1)
+
+
+def memory_figures(samples: list[Sample]) -> dict[str, Any]:
+    """RSS at the start, after the ramp-up and at the end, and its growth per 1,000 requests after the
+    ramp-up and over the second half of the run (a plateau shows as a second-half slope near zero)."""
+    ramp = next((i for i, (t, _, _) in enumerate(samples) if t >= RAMP_S), len(samples) - 1)
+    steady = samples[ramp:]
+    half = [x for x in samples if x[0] >= samples[-1][0] / 2]
+    (_, n_ramp, rss_ramp), (_, n_end, rss_end) = samples[ramp], samples[-1]
+    return {
+        "rss_start_mb": samples[0][2],
+        "rss_after_ramp_mb": rss_ramp,
+        "requests_after_ramp": n_ramp,
+        "rss_end_mb": rss_end,
+        "rss_peak_mb": max(r for _, _, r in samples),
+        "rss_growth_after_ramp_mb": round(rss_end - rss_ramp, 1),
+        "rss_growth_per_1k_requests_mb": _growth_per_1k(steady),
+        "rss_growth_per_1k_second_half_mb": _growth_per_1k(half),
+        "requests_after_ramp_to_end": n_end - n_ramp,
     }
 
 
@@ -196,18 +228,46 @@ def run(data_dir: Path, scenario: str, clients: int, seconds: float) -> dict[str
     return {"scenario": scenario, "patients": len(patients), **result}
 
 
+def _plot(samples: list[Sample], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    ax.plot([n for _, n, _ in samples], [r for _, _, r in samples], marker=".", linewidth=1)
+    ax.set_xlabel("requests completed")
+    ax.set_ylabel("server RSS (MB)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def write_report(result: dict[str, Any], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     payload = {"result": result, "environment": environment()}
     (out / "bench_service.json").write_text(json.dumps(payload, indent=2) + "\n")
-    columns = ["scenario", "clients", "seconds", "requests", "errors", "throughput_rps", "p50_ms", "p95_ms",
-               "p99_ms", "rss_start_mb", "rss_after_ramp_mb", "rss_end_mb", "rss_peak_mb"]  # fmt: skip
+    _plot(result["samples"], out / "bench_service.png",
+          f"/v1/ask, {result['clients']} clients: server RSS against requests")  # fmt: skip
+    load = ["scenario", "clients", "seconds", "requests", "errors", "throughput_rps", "p50_ms", "p95_ms",
+            "p99_ms"]  # fmt: skip
+    memory = ["rss_start_mb", "rss_after_ramp_mb", "rss_end_mb", "rss_peak_mb", "rss_growth_after_ramp_mb",
+              "requests_after_ramp_to_end", "rss_growth_per_1k_requests_mb", "rss_growth_per_1k_second_half_mb"]  # fmt: skip
     text = (
         "# HTTP service under load (loopback)\n\n"
         f"`cra serve` (one process, embedded Qdrant, evidence mode: no LLM), {result['clients']} concurrent "
-        f"clients with an API key for {result['seconds']} s on `/v1/ask`; every request audited. Statuses: "
-        f"{json.dumps(result['statuses'])}. RSS is the server's process tree: at the start, 10 s in (every client in flight), at the end.\n\n"
-        + markdown_table([result], columns)
+        f"clients with an API key for {result['seconds']} s on `/v1/ask`; every request audited, and every "
+        f"one starts a new checkpointed thread. Statuses: {json.dumps(result['statuses'])}.\n\n"
+        + markdown_table([result], load)
+        + "\n## Memory\n\n"
+        "RSS of the server's process tree, sampled every second: at the start, after the ramp-up "
+        f"({RAMP_S} s: every client in flight, the worker pool grown), at the end. Growth per 1,000 "
+        "requests is the least-squares slope of RSS against requests completed, after the ramp-up and "
+        "over the second half of the run: a leak keeps a steady slope, a plateau falls towards zero "
+        "(`bench_service.png`).\n\n"
+        + markdown_table([result], memory)
         + "\nMeasured on a shared 2-core machine: the client load generator runs on the same cores.\n"
     )
     (out / "bench_service.md").write_text(text)
