@@ -36,7 +36,10 @@ class ServeSettings(BaseSettings):
     )
     api_keys_db: Path | None = Field(
         default=None,
-        description="SQLite file of API keys; empty: <data dir>/api_keys.sqlite. Replicas share one file.",
+        description=(
+            "SQLite file of API keys (one host only). Empty: the shared state store (CRA_STATE_URL): "
+            "Postgres for replicas, else <data dir>/api_keys.sqlite."
+        ),
     )
     serve_graceful_s: float = Field(
         default=20.0, ge=0, description="On SIGTERM, how long in-flight requests may finish."
