@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from service.sqlite_db import open_sqlite
+
 __all__ = [
     "FORBIDDEN_FIELDS",
     "GENESIS",
@@ -85,14 +87,11 @@ class SqliteAuditStore:
     """``audit.sqlite`` plus ``audit.head`` in one folder; ``BEGIN IMMEDIATE`` serializes processes."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.head_path = path.with_suffix(".head")
         self.where = f"sqlite {path}"
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
+        self._db = open_sqlite(path, _SCHEMA)
 
     def append(self, seal: Sealer) -> None:
         with self._lock:

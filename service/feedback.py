@@ -8,7 +8,6 @@ and stays inside the data dir. Only the export leaves it, de-identified.
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from service.deid import scrub
+from service.sqlite_db import open_sqlite
 
 __all__ = ["FeedbackStore"]
 
@@ -42,12 +42,9 @@ class FeedbackStore:
     """Remembered answers and the feedback given on them (or on CDS cards)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
+        self._db = open_sqlite(path, _SCHEMA)
 
     def remember_answer(
         self, answer_id: str, question: str, answer: dict[str, Any], *, key_id: str | None

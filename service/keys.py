@@ -17,12 +17,13 @@ import hmac
 import json
 import logging
 import secrets
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol, get_args
+
+from service.sqlite_db import open_sqlite
 
 __all__ = [
     "ALL_PATIENTS",
@@ -125,13 +126,10 @@ class SqliteKeyTable:
     """The ``api_keys`` table of one SQLite file (WAL: the processes of one host may share it)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.where = f"sqlite {path}"
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(_SCHEMA)
+        self._db = open_sqlite(path, _SCHEMA)
 
     def insert(self, row: KeyRow) -> None:
         with self._lock:

@@ -60,6 +60,18 @@ def worker_app() -> Any:
     return create_app()
 
 
+def _uvicorn_options(settings: ServeSettings) -> dict[str, Any]:
+    """How uvicorn serves, one process or several: our JSON logs only, graceful stop, no banner."""
+    return {
+        "host": settings.serve_host,
+        "port": settings.serve_port,
+        "access_log": False,
+        "log_config": None,
+        "timeout_graceful_shutdown": int(settings.serve_graceful_s),
+        "server_header": False,
+    }
+
+
 def _serve_workers(settings: ServeSettings, workers: int) -> None:
     """Several worker processes on one socket; each builds its app from the environment.
 
@@ -76,15 +88,7 @@ def _serve_workers(settings: ServeSettings, workers: int) -> None:
     os.environ[MULTIPROC_ENV] = str(folder)
     try:
         uvicorn.run(
-            "service.serve_cli:worker_app",
-            factory=True,
-            workers=workers,
-            host=settings.serve_host,
-            port=settings.serve_port,
-            access_log=False,
-            log_config=None,
-            timeout_graceful_shutdown=int(settings.serve_graceful_s),
-            server_header=False,
+            "service.serve_cli:worker_app", factory=True, workers=workers, **_uvicorn_options(settings)
         )
     finally:
         if not given:
@@ -158,15 +162,7 @@ def serve(
         )
         _serve_workers(settings, workers)
         return
-    config = uvicorn.Config(
-        create_app(deps, settings),
-        host=settings.serve_host,
-        port=settings.serve_port,
-        access_log=False,
-        log_config=None,
-        timeout_graceful_shutdown=int(settings.serve_graceful_s),
-        server_header=False,
-    )
+    config = uvicorn.Config(create_app(deps, settings), **_uvicorn_options(settings))
     err.print(
         f"serving on http://{settings.serve_host}:{settings.serve_port}/ "
         f"(auth: {settings.api_auth}; shared state: {where})"

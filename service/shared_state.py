@@ -13,7 +13,6 @@ Nothing here is PHI: key ids, hashed token ids, and audit records that carry ids
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.audit import AuditLog
+from service.sqlite_db import open_sqlite
 
 __all__ = [
     "MemoryRateStore",
@@ -157,13 +157,9 @@ class _SqliteState:
     """``state.sqlite``: WAL, a busy timeout for other processes, one statement or transaction per call."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")  # buckets and token ids need no fsync per request
-        self._db.executescript(_STATE_SCHEMA)
+        self._db = open_sqlite(path, _STATE_SCHEMA, fsync_each_commit=False)  # buckets, token ids
 
     def close(self) -> None:
         self._db.close()

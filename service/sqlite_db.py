@@ -1,0 +1,25 @@
+"""How the service opens its SQLite files (audit, feedback, keys, shared state)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+__all__ = ["open_sqlite"]
+
+
+def open_sqlite(path: Path, schema: str, *, fsync_each_commit: bool = True) -> sqlite3.Connection:
+    """A connection to ``path`` (its folder made if needed) with ``schema`` applied.
+
+    Autocommit (callers open their own transactions), usable from any thread (callers hold a
+    lock), WAL so the processes of one host read while one writes, and a 30 s wait for another
+    process's write lock. ``fsync_each_commit=False`` trades the last commits before a power cut
+    for speed: right for rate buckets and token ids, never for the audit trail.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+    db.execute("PRAGMA journal_mode=WAL")
+    if not fsync_each_commit:
+        db.execute("PRAGMA synchronous=NORMAL")
+    db.executescript(schema)
+    return db
