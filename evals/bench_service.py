@@ -5,8 +5,9 @@ protocol, three Synthea patients when the shared records are present); every req
 API key, is audited and remembered for feedback, exactly as in production. Measured: throughput,
 p50/p95/p99 latency, errors by status, and whether memory is stable: the server's RSS sampled every
 second against the requests completed, from which the growth per 1,000 requests once the ramp-up is
-over (a least-squares slope; a leak shows as a steady slope, a plateau as one near zero) and over
-the run's second half. ``bench_service.png`` plots RSS against requests.
+over (a least-squares slope), for the whole rest of the run and for each quarter of it: a leak keeps
+the same slope quarter after quarter, caches and pools filling up show slopes falling towards zero.
+``bench_service.png`` plots RSS against requests.
 
     python -m evals.bench_service --out reports/bench [--data-dir DIR] [--clients 50] [--seconds 60]
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import socket
@@ -176,11 +178,12 @@ def _growth_per_1k(samples: list[Sample]) -> float | None:
 
 def memory_figures(samples: list[Sample]) -> dict[str, Any]:
     """RSS at the start, after the ramp-up and at the end, and its growth per 1,000 requests after the
-    ramp-up and over the second half of the run (a plateau shows as a second-half slope near zero)."""
+    ramp-up: overall and in each quarter of that time (a leak's slope stays, a plateau's falls)."""
     ramp = next((i for i, (t, _, _) in enumerate(samples) if t >= RAMP_S), len(samples) - 1)
     steady = samples[ramp:]
-    half = [x for x in samples if x[0] >= samples[-1][0] / 2]
-    (_, n_ramp, rss_ramp), (_, n_end, rss_end) = samples[ramp], samples[-1]
+    (t_ramp, n_ramp, rss_ramp), (t_end, n_end, rss_end) = steady[0], steady[-1]
+    bounds = [t_ramp + (t_end - t_ramp) * q / 4 for q in range(5)]
+    quarters = [[x for x in steady if lo <= x[0] <= hi] for lo, hi in itertools.pairwise(bounds)]
     return {
         "rss_start_mb": samples[0][2],
         "rss_after_ramp_mb": rss_ramp,
@@ -188,9 +191,9 @@ def memory_figures(samples: list[Sample]) -> dict[str, Any]:
         "rss_end_mb": rss_end,
         "rss_peak_mb": max(r for _, _, r in samples),
         "rss_growth_after_ramp_mb": round(rss_end - rss_ramp, 1),
-        "rss_growth_per_1k_requests_mb": _growth_per_1k(steady),
-        "rss_growth_per_1k_second_half_mb": _growth_per_1k(half),
         "requests_after_ramp_to_end": n_end - n_ramp,
+        "rss_growth_per_1k_requests_mb": _growth_per_1k(steady),
+        "rss_growth_per_1k_by_quarter_mb": [_growth_per_1k(q) for q in quarters],
     }
 
 
@@ -254,7 +257,8 @@ def write_report(result: dict[str, Any], out: Path) -> None:
     load = ["scenario", "clients", "seconds", "requests", "errors", "throughput_rps", "p50_ms", "p95_ms",
             "p99_ms"]  # fmt: skip
     memory = ["rss_start_mb", "rss_after_ramp_mb", "rss_end_mb", "rss_peak_mb", "rss_growth_after_ramp_mb",
-              "requests_after_ramp_to_end", "rss_growth_per_1k_requests_mb", "rss_growth_per_1k_second_half_mb"]  # fmt: skip
+              "requests_after_ramp_to_end", "rss_growth_per_1k_requests_mb"]  # fmt: skip
+    quarters = ", ".join("n/a" if q is None else f"{q:g}" for q in result["rss_growth_per_1k_by_quarter_mb"])
     text = (
         "# HTTP service under load (loopback)\n\n"
         f"`cra serve` (one process, embedded Qdrant, evidence mode: no LLM), {result['clients']} concurrent "
@@ -264,9 +268,10 @@ def write_report(result: dict[str, Any], out: Path) -> None:
         + "\n## Memory\n\n"
         "RSS of the server's process tree, sampled every second: at the start, after the ramp-up "
         f"({RAMP_S} s: every client in flight, the worker pool grown), at the end. Growth per 1,000 "
-        "requests is the least-squares slope of RSS against requests completed, after the ramp-up and "
-        "over the second half of the run: a leak keeps a steady slope, a plateau falls towards zero "
-        "(`bench_service.png`).\n\n"
+        "requests is the least-squares slope of RSS against requests completed after the ramp-up; "
+        f"quarter by quarter of that time it was {quarters} MB per 1,000 requests. A leak keeps its "
+        "slope from quarter to quarter; caches, pools and allocator arenas filling up give slopes "
+        "that fall towards zero (`bench_service.png` plots RSS against requests).\n\n"
         + markdown_table([result], memory)
         + "\nMeasured on a shared 2-core machine: the client load generator runs on the same cores.\n"
     )
