@@ -6,7 +6,7 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 from agent.context import AgentContext
 from agent.errors import ThreadError
@@ -15,6 +15,9 @@ from agent.graph import build_graph
 __all__ = ["Agent"]
 
 _THREAD_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+# A thread is saved once, when the run ends: follow-ups read only the final state, and saving every
+# step wrote 9 checkpoints (about 230 KB) per question. A run cut short leaves the thread as it was.
+_DURABILITY: Literal["exit"] = "exit"
 
 
 class Agent:
@@ -64,7 +67,7 @@ class Agent:
         """The answer JSON for one question (see the README for its fields)."""
         started = time.perf_counter()
         tid, inputs = self._start(question, patient_id, thread_id, as_of)
-        state = self.graph.invoke(inputs, self._config(tid), context=self.context)
+        state = self.graph.invoke(inputs, self._config(tid), context=self.context, durability=_DURABILITY)
         return self._result(state, tid, started)
 
     def stream(
@@ -81,7 +84,7 @@ class Agent:
         config = self._config(tid)
         final: dict[str, Any] | None = None
         for mode, chunk in self.graph.stream(
-            inputs, config, context=self.context, stream_mode=["custom", "values"]
+            inputs, config, context=self.context, stream_mode=["custom", "values"], durability=_DURABILITY
         ):
             if mode == "custom" and "token" in chunk:
                 yield {"type": "token", "text": chunk["token"]}
