@@ -8,6 +8,7 @@ in the database LangGraph's checkpointer uses.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ __all__ = ["PostgresAuditStore", "PostgresKeyTable", "PostgresRateStore", "Postg
 # Creating tables, functions and triggers concurrently (replicas starting together) can fail in
 # Postgres even with IF NOT EXISTS: setup runs under one transaction-scoped advisory lock.
 _SETUP_LOCK = 0x637261  # "cra"
+IDLE_CHECK_S = 5.0  # a connection unused this long is checked before use
 
 _AUDIT_SCHEMA = """
 CREATE TABLE IF NOT EXISTS cra_audit (
@@ -103,11 +105,22 @@ class _Connection:
         self._schema = schema
         self._lock = threading.Lock()
         self._conn: Any = None
+        self._last_used = time.monotonic()
         with self.transaction() as conn:
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SETUP_LOCK,))
             conn.execute(schema.replace("{genesis}", GENESIS))  # several statements: no parameters
 
     def _open(self) -> Any:
+        # A connection that sat idle may have been cut by a Postgres restart or failover, and
+        # psycopg only learns that when a statement fails: check it first (one round trip, only
+        # after a quiet spell), so the first request after a restart is not answered with a 500.
+        now = time.monotonic()
+        if self._conn is not None and not self._conn.closed and now - self._last_used > IDLE_CHECK_S:
+            try:
+                self._conn.execute("SELECT 1")
+            except self._psycopg.Error:
+                self._conn.close()
+        self._last_used = now
         if self._conn is None or self._conn.closed or self._conn.broken:
             try:
                 self._conn = self._psycopg.connect(self.url, autocommit=True, connect_timeout=10)

@@ -26,9 +26,9 @@ from service.cds.settings import CdsSettings
 from service.deps import Deps
 from service.limits import RateLimiter
 from service.shared_state import SharedState, StateSettings, open_shared_state
-from tests.pg_fixtures import pg_server, pg_url
+from tests.pg_fixtures import RestartablePostgres, pg_restartable, pg_server, pg_url
 
-__all__ = ["pg_server", "pg_url"]  # the Postgres fixtures, used by name below
+__all__ = ["pg_restartable", "pg_server", "pg_url"]  # the Postgres fixtures, used by name below
 
 pytestmark = pytest.mark.integration
 
@@ -287,3 +287,34 @@ def test_the_state_url_follows_a_postgres_checkpointer_unless_told_otherwise() -
     assert StateSettings(state_url=other, _env_file=None).target(pg) == other  # type: ignore[call-arg]
     with pytest.raises(ValueError, match="postgresql"):
         StateSettings(state_url="redis://x", _env_file=None)  # type: ignore[call-arg]
+
+
+def test_the_postgres_stores_reconnect_after_a_restart_without_failing_a_request(
+    pg_restartable: RestartablePostgres, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psycopg
+
+    from service import postgres_state
+    from service.keys import open_key_store
+
+    shared = open_shared_state(tmp_path, pg_restartable.url)
+    keys = open_key_store(tmp_path, pg_restartable.url)
+    try:
+        _, secret = keys.create("ward 5", "clinician", ["p1"])
+        shared.audit.append({"kind": "before"})
+        assert shared.replay.claim("jti-1", time.time() + 60, time.time())
+        pg_restartable.stop()  # every session the stores held is cut off
+        with pytest.raises(psycopg.OperationalError):
+            psycopg.connect(pg_restartable.url, connect_timeout=2).close()
+        pg_restartable.start()
+        monkeypatch.setattr(postgres_state, "IDLE_CHECK_S", 0.0)  # as after a quiet spell
+        # the first use of each store after the restart succeeds: no request pays for the lost session
+        assert keys.verify(secret) is not None
+        shared.audit.append({"kind": "after"})
+        assert not shared.replay.claim("jti-1", time.time() + 60, time.time())  # still remembered
+        assert shared.rates.take("key-1", 1.0, 5.0) >= 0
+        report = shared.audit.verify()
+        assert report.ok and report.records == 2
+    finally:
+        shared.close()
+        keys.close()
