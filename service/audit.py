@@ -190,12 +190,22 @@ class AuditLog:
         for _, body, _, _ in self.store.rows():
             yield json.loads(body)
 
-    def verify(self) -> AuditReport:
+    def head(self) -> tuple[int, str]:
+        """``(seq, hash)`` of the last record (``(0, GENESIS)`` for an empty log): an anchor to keep elsewhere."""
+        return self.store.head() or (0, GENESIS)
+
+    def verify(self, anchors: dict[int, str] | None = None) -> AuditReport:
         """Recompute the chain; report edited, missing, reordered and truncated records.
 
         The head is read first, so records appended by other replicas while this runs are checked
         too and never mistaken for tampering.
+
+        Args:
+            anchors: ``{seq: hash}`` heads copied out of the store earlier (``cra audit head``, shipped
+                to a log store). Someone able to bypass the store's protections could rewrite the
+                chain consistently from some record on; the hash an anchor remembers would differ.
         """
+        anchors = dict(anchors or {})
         report = AuditReport()
         head = self.store.head()
         prev, expected_seq, at_head = GENESIS, 1, None
@@ -213,8 +223,14 @@ class AuditLog:
                 report.problems.append(f"record {seq}: content does not match its hash (edited)")
             if head is not None and seq == head[0]:
                 at_head = digest
+            if seq in anchors and anchors.pop(seq) != digest:
+                report.problems.append(
+                    f"record {seq}: not the record anchored earlier (the chain was rewritten)"
+                )
             prev, expected_seq = digest, seq + 1
         last = expected_seq - 1
+        for seq in sorted(s for s in anchors if s > 0):
+            report.problems.append(f"record {seq}: anchored earlier but no longer in the log")
         if head is None:
             if report.records:
                 report.problems.append(f"the head of the log is missing ({self.where})")

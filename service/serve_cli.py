@@ -1,4 +1,4 @@
-"""``cra serve``, ``cra keys create|list|revoke|import``, ``cra audit verify``, ``cra feedback export``."""
+"""``cra serve``, ``cra keys create|list|revoke|import``, ``cra audit head|verify``, ``cra feedback export``."""
 
 from __future__ import annotations
 
@@ -249,13 +249,45 @@ def keys_import(
     out.print(f"imported {added} key(s) into {keys.where}", highlight=False)
 
 
+def _anchor(text: str) -> tuple[int, str]:
+    seq, _, digest = text.partition(":")
+    if not seq.isdigit() or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise fail(f"--anchor {text!r}: expected SEQ:HASH as printed by `cra audit head`")
+    return int(seq), digest
+
+
+@audit_app.command("head")
+def audit_head(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Print the last record's number and hash: copy it to a log store, check it later with --anchor."""
+    shared = _shared(ctx)
+    try:
+        seq, digest = shared.audit.head()
+    finally:
+        shared.close()
+    if as_json:
+        sys.stdout.write(json.dumps({"seq": seq, "hash": digest, "anchor": f"{seq}:{digest}"}) + "\n")
+    else:
+        sys.stdout.write(f"{seq}:{digest}\n")
+
+
 @audit_app.command("verify")
-def audit_verify(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def audit_verify(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    anchor: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--anchor",
+            help="SEQ:HASH printed earlier by `cra audit head`; that record must still have that hash (repeatable).",
+        ),
+    ] = None,
+) -> None:
     """Recompute the hash chain (of ``CRA_STATE_URL``'s store); exit 1 when a record was edited, deleted or cut off."""
+    anchors = dict(_anchor(a) for a in anchor or [])
     shared = _shared(ctx)
     where = shared.where
     try:
-        report = shared.audit.verify()
+        report = shared.audit.verify(anchors)
     finally:
         shared.close()
     if as_json:

@@ -110,6 +110,49 @@ def test_cli_keys_and_audit_verify(tmp_path: Path) -> None:
     assert broken.exit_code == 1 and "record 4" in broken.output
 
 
+def _rewrite_from(tmp_path: Path, seq: int) -> None:
+    """What an owner who bypasses the triggers could do: alter a record and re-chain everything after it."""
+    from service.audit import _chain
+
+    db = sqlite3.connect(tmp_path / "audit.sqlite")
+    db.executescript("DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete;")
+    rows = db.execute("SELECT seq, body, prev FROM audit WHERE seq >= ? ORDER BY seq", (seq,)).fetchall()
+    prev = rows[0][2]
+    for n, body, _ in rows:
+        body = body.replace('"status":200', '"status":500') if n == seq else body
+        digest = _chain(prev, body)
+        db.execute("UPDATE audit SET body = ?, prev = ?, hash = ? WHERE seq = ?", (body, prev, digest, n))
+        prev = digest
+    db.commit()
+    db.close()
+    (tmp_path / "audit.head").write_text(json.dumps({"seq": rows[-1][0], "hash": prev}))
+
+
+def test_an_anchor_taken_earlier_exposes_a_chain_rewritten_consistently(tmp_path: Path) -> None:
+    import service.serve_cli  # noqa: F401  (registers the commands)
+    from service.cli import app
+
+    runner = CliRunner()
+    base = ["--data-dir", str(tmp_path)]
+    _log(tmp_path, 4).close()
+    shown = runner.invoke(app, [*base, "audit", "head"])
+    assert shown.exit_code == 0 and shown.stdout.startswith("4:")
+    anchor = shown.stdout.strip()
+    assert runner.invoke(app, [*base, "audit", "verify", "--anchor", anchor]).exit_code == 0
+    _log(tmp_path, 2).close()  # the log goes on after the anchor was copied out
+    assert runner.invoke(app, [*base, "audit", "verify", "--anchor", anchor]).exit_code == 0
+
+    _rewrite_from(tmp_path, 2)
+    assert AuditLog.at(tmp_path).verify().ok  # consistent: the chain alone cannot tell
+    caught = runner.invoke(app, [*base, "audit", "verify", "--anchor", anchor])
+    assert caught.exit_code == 1 and "record 4: not the record anchored earlier" in caught.output
+
+    report = AuditLog.at(tmp_path).verify({9: "0" * 64})
+    assert report.problems == ["record 9: anchored earlier but no longer in the log"]
+    bad = runner.invoke(app, [*base, "audit", "verify", "--anchor", "4:xyz"])
+    assert bad.exit_code == 2 and "SEQ:HASH" in bad.output
+
+
 def test_scrub_removes_identifiers_and_keeps_clinical_content() -> None:
     text = (
         "Mrs. Jane Doe (Abe604 Kunde533), DOB 1961-04-12, seen 03/02/2024, MRN: A1234567, phone 555-867-5309, "
