@@ -12,6 +12,7 @@ descriptors, a thread pool for the validators, about 270 KB of heap): the servic
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import os
 from functools import cache
@@ -37,9 +38,10 @@ def _cache_dir() -> Path:
 
 def _nltk_data() -> Path:
     """A folder holding llama-index's bundled ``punkt_tab`` and an empty ``punkt`` (so no download)."""
-    import llama_index.core
-
-    bundled = Path(llama_index.core.__file__).parent / "_static" / "nltk_cache" / "tokenizers" / "punkt_tab"
+    # Found without importing llama_index.core, which costs a second of start-up for one path.
+    spec = importlib.util.find_spec("llama_index.core")
+    package = Path(next(iter(spec.submodule_search_locations or []), "")) if spec else Path()
+    bundled = package / "_static" / "nltk_cache" / "tokenizers" / "punkt_tab"
     root = _cache_dir() / "nltk_data"
     tokenizers = root / "tokenizers"
     (tokenizers / "punkt").mkdir(parents=True, exist_ok=True)
