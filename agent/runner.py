@@ -27,6 +27,7 @@ class Agent:
         self.context = context
         self.graph = build_graph(checkpointer)
         self._persistent = checkpointer is not None
+        self._durability = _DURABILITY if self._persistent else None  # LangGraph warns without a saver
 
     def _config(self, thread_id: str) -> dict[str, Any]:
         return {"configurable": {"thread_id": thread_id}}
@@ -67,7 +68,9 @@ class Agent:
         """The answer JSON for one question (see the README for its fields)."""
         started = time.perf_counter()
         tid, inputs = self._start(question, patient_id, thread_id, as_of)
-        state = self.graph.invoke(inputs, self._config(tid), context=self.context, durability=_DURABILITY)
+        state = self.graph.invoke(
+            inputs, self._config(tid), context=self.context, durability=self._durability
+        )
         return self._result(state, tid, started)
 
     def stream(
@@ -84,7 +87,11 @@ class Agent:
         config = self._config(tid)
         final: dict[str, Any] | None = None
         for mode, chunk in self.graph.stream(
-            inputs, config, context=self.context, stream_mode=["custom", "values"], durability=_DURABILITY
+            inputs,
+            config,
+            context=self.context,
+            stream_mode=["custom", "values"],
+            durability=self._durability,
         ):
             if mode == "custom" and "token" in chunk:
                 yield {"type": "token", "text": chunk["token"]}
