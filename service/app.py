@@ -97,11 +97,11 @@ def create_app(deps: Deps | None = None, settings: ServeSettings | None = None) 
     )
     app.state.deps = deps
     app.state.serve_settings = settings
-    shared = open_shared_state(data_dir, StateSettings().target(deps.settings.checkpointer_url))
+    state_url = StateSettings().target(deps.settings.checkpointer_url)
+    shared = open_shared_state(data_dir, state_url)
     app.state.shared = shared
     app.state.audit = shared.audit
     app.state.feedback = FeedbackStore.at(data_dir)
-    state_url = StateSettings().target(deps.settings.checkpointer_url)
     app.state.keys = open_key_store(data_dir, state_url, settings.api_keys_db)  # where cra keys writes
     app.state.metrics = Metrics()
     app.state.rate_limiter = RateLimiter(settings.api_rate_per_minute, settings.api_rate_burst, shared.rates)

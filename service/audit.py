@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from service.sqlite_db import open_sqlite
+from service.sqlite_db import open_sqlite, write_transaction
 
 __all__ = [
     "FORBIDDEN_FIELDS",
@@ -94,18 +94,12 @@ class SqliteAuditStore:
         self._db = open_sqlite(path, _SCHEMA)
 
     def append(self, seal: Sealer) -> None:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")  # the write lock: other processes wait here
-            try:
-                row = self._db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-                seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
-                body, digest = seal(seq, prev)
-                self._db.execute("INSERT INTO audit VALUES (?, ?, ?, ?)", (seq, body, prev, digest))
-                self._write_head(seq, digest)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._lock, write_transaction(self._db) as db:  # other processes wait here
+            row = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+            seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
+            body, digest = seal(seq, prev)
+            db.execute("INSERT INTO audit VALUES (?, ?, ?, ?)", (seq, body, prev, digest))
+            self._write_head(seq, digest)
 
     def _write_head(self, seq: int, digest: str) -> None:
         tmp = self.head_path.with_suffix(f".head.{os.getpid()}.{threading.get_ident()}")
@@ -115,14 +109,11 @@ class SqliteAuditStore:
     def head(self) -> tuple[int, str] | None:
         # The head file is written just before its record commits: read it under the write lock so
         # that it is never ahead of what the rows will show.
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+        with self._lock, write_transaction(self._db):
             try:
                 text = self.head_path.read_text()
             except OSError:
                 return None
-            finally:
-                self._db.execute("COMMIT")
         try:
             head = json.loads(text)
             return int(head["seq"]), str(head["hash"])

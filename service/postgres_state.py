@@ -144,12 +144,23 @@ class _Connection:
                 self._conn.close()
 
 
-class PostgresAuditStore:
-    """``cra_audit`` and its one-row head; ``SELECT ... FOR UPDATE`` on the head serializes appends."""
+class _PostgresStore:
+    """One store: its connection (schema ensured on opening) and where it lives."""
+
+    schema = ""
 
     def __init__(self, url: str) -> None:
         self.where = describe(url)
-        self._db = _Connection(url, _AUDIT_SCHEMA)
+        self._db = _Connection(url, self.schema)
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class PostgresAuditStore(_PostgresStore):
+    """``cra_audit`` and its one-row head; ``SELECT ... FOR UPDATE`` on the head serializes appends."""
+
+    schema = _AUDIT_SCHEMA
 
     def append(self, seal: Sealer) -> None:
         with self._db.transaction() as conn:
@@ -171,15 +182,11 @@ class PostgresAuditStore:
             for seq, body, prev, digest in cursor:
                 yield int(seq), body, prev, digest
 
-    def close(self) -> None:
-        self._db.close()
 
-
-class PostgresReplayStore:
+class PostgresReplayStore(_PostgresStore):
     """Seen token ids with the time they may be forgotten; a claim is one upsert."""
 
-    def __init__(self, url: str) -> None:
-        self._db = _Connection(url, _REPLAY_SCHEMA)
+    schema = _REPLAY_SCHEMA
 
     def claim(self, key: str, keep_until: float, now: float) -> bool:
         with self._db.transaction() as conn:
@@ -195,31 +202,22 @@ class PostgresReplayStore:
         with self._db.transaction() as conn:
             return int(conn.execute("SELECT count(*) FROM cra_jti_seen").fetchone()[0])
 
-    def close(self) -> None:
-        self._db.close()
 
-
-class PostgresRateStore:
+class PostgresRateStore(_PostgresStore):
     """Token buckets in ``cra_rate_buckets``, refilled and taken in one atomic statement."""
 
-    def __init__(self, url: str) -> None:
-        self._db = _Connection(url, _RATE_SCHEMA)
+    schema = _RATE_SCHEMA
 
     def take(self, caller: str, rate: float, burst: float) -> float:
         with self._db.transaction() as conn:
             tokens, granted = conn.execute(_TAKE, {"caller": caller, "rate": rate, "burst": burst}).fetchone()
         return 0.0 if granted else (1 - float(tokens)) / rate
 
-    def close(self) -> None:
-        self._db.close()
 
-
-class PostgresKeyTable:
+class PostgresKeyTable(_PostgresStore):
     """API keys (their hashes, never the keys) in ``cra_api_keys``, read on every lookup."""
 
-    def __init__(self, url: str) -> None:
-        self.where = describe(url)
-        self._db = _Connection(url, _KEYS_SCHEMA)
+    schema = _KEYS_SCHEMA
 
     def insert(self, row: KeyRow) -> None:
         with self._db.transaction() as conn:
@@ -248,6 +246,3 @@ class PostgresKeyTable:
             ).rowcount
             row = conn.execute(f"SELECT {_KEY_COLUMNS} FROM cra_api_keys WHERE id = %s", (key_id,)).fetchone()
         return changed == 1, tuple(row) if row else None
-
-    def close(self) -> None:
-        self._db.close()

@@ -7,6 +7,8 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -30,25 +32,28 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(feedback_app, name="feedback")
 
 
+@contextmanager
+def _reaching_state(what: str = "") -> Iterator[None]:
+    """Turn an unusable ``CRA_STATE_URL`` (or an unreachable Postgres behind it) into a message and exit 2."""
+    try:
+        yield
+    except (StateUnavailableError, ValidationError) as exc:
+        raise fail(f"{what}{exc}; check CRA_STATE_URL (or CRA_CHECKPOINTER_URL, which it follows)") from exc
+
+
 def _keys(ctx: typer.Context) -> KeyStore:
     """The key store the server reads: ``CRA_API_KEYS_DB``, else the shared state's Postgres, else the data dir."""
     settings = _deps(ctx).settings
-    try:
+    with _reaching_state("API keys: "):
         state_url = StateSettings().target(settings.checkpointer_url)
         return open_key_store(settings.data_dir, state_url, ServeSettings().api_keys_db)
-    except (StateUnavailableError, ValidationError) as exc:
-        raise fail(
-            f"API keys: {exc}; check CRA_STATE_URL (or CRA_CHECKPOINTER_URL, which it follows)"
-        ) from exc
 
 
 def _shared(ctx: typer.Context) -> SharedState:
     """The shared stores ``cra serve`` uses (``CRA_STATE_URL``), or a message saying how to reach them."""
     settings = _deps(ctx).settings
-    try:
+    with _reaching_state():
         return open_shared_state(settings.data_dir, StateSettings().target(settings.checkpointer_url))
-    except (StateUnavailableError, ValidationError) as exc:
-        raise fail(f"{exc}; check CRA_STATE_URL (or CRA_CHECKPOINTER_URL, which it follows)") from exc
 
 
 def worker_app() -> Any:
@@ -145,11 +150,11 @@ def serve(
             f"--workers {workers} needs a Qdrant server: the embedded engine in {deps.settings.qdrant_dir} "
             "belongs to one process; set CRA_QDRANT_URL (e.g. http://qdrant:6333) or serve with --workers 1"
         )
-    shared = _shared(ctx)  # fails here, once and clearly, when Postgres is unreachable
-    where = shared.where
-    shared.close()
     configure_logging()
     if workers > 1:
+        shared = _shared(ctx)  # the workers open it themselves: fail here, once and clearly, if they cannot
+        where = shared.where
+        shared.close()
         # the workers are fresh processes: they read the same settings from the environment
         os.environ.update(
             CRA_DATA_DIR=str(deps.settings.data_dir.resolve()),
@@ -162,10 +167,12 @@ def serve(
         )
         _serve_workers(settings, workers)
         return
-    config = uvicorn.Config(create_app(deps, settings), **_uvicorn_options(settings))
+    with _reaching_state():
+        served = create_app(deps, settings)
+    config = uvicorn.Config(served, **_uvicorn_options(settings))
     err.print(
         f"serving on http://{settings.serve_host}:{settings.serve_port}/ "
-        f"(auth: {settings.api_auth}; shared state: {where})"
+        f"(auth: {settings.api_auth}; shared state: {served.state.shared.where})"
     )
     uvicorn.Server(config).run()
 

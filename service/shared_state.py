@@ -23,7 +23,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.audit import AuditLog
-from service.sqlite_db import open_sqlite
+from service.sqlite_db import open_sqlite, write_transaction
 
 __all__ = [
     "MemoryRateStore",
@@ -169,19 +169,13 @@ class SqliteReplayStore(_SqliteState):
     """Seen token ids in ``<data dir>/state.sqlite``."""
 
     def claim(self, key: str, keep_until: float, now: float) -> bool:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.execute("DELETE FROM jti_seen WHERE keep_until < ?", (now,))
-                taken = self._db.execute(
-                    "INSERT INTO jti_seen VALUES (?, ?) ON CONFLICT (key) DO UPDATE"
-                    " SET keep_until = excluded.keep_until WHERE jti_seen.keep_until < ?",
-                    (key, keep_until, now),
-                ).rowcount
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._lock, write_transaction(self._db) as db:
+            db.execute("DELETE FROM jti_seen WHERE keep_until < ?", (now,))
+            taken = db.execute(
+                "INSERT INTO jti_seen VALUES (?, ?) ON CONFLICT (key) DO UPDATE"
+                " SET keep_until = excluded.keep_until WHERE jti_seen.keep_until < ?",
+                (key, keep_until, now),
+            ).rowcount
         return taken == 1
 
     def count(self) -> int:

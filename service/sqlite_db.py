@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["open_sqlite"]
+__all__ = ["open_sqlite", "write_transaction"]
 
 
 def open_sqlite(path: Path, schema: str, *, fsync_each_commit: bool = True) -> sqlite3.Connection:
@@ -23,3 +25,16 @@ def open_sqlite(path: Path, schema: str, *, fsync_each_commit: bool = True) -> s
         db.execute("PRAGMA synchronous=NORMAL")
     db.executescript(schema)
     return db
+
+
+@contextmanager
+def write_transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``db`` holding the file's write lock (``BEGIN IMMEDIATE``: other processes wait at the start,
+    never half-way), committed when the block ends and rolled back when it raises."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")

@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-__all__ = ["RestartablePostgres", "database_url", "pg_restartable", "pg_server", "pg_url"]
+__all__ = ["RestartablePostgres", "backend", "database_url", "pg_restartable", "pg_server", "pg_url"]
 
 
 def database_url(server_url: str, name: str) -> str:
@@ -46,6 +46,13 @@ def pg_url(pg_server: str) -> str:
     with psycopg.connect(pg_server, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
     return database_url(pg_server, name)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
+    """``(data_dir, url)`` of one shared store: SQLite files in a data dir, or a fresh Postgres database."""
+    url = request.getfixturevalue("pg_url") if request.param == "postgres" else ""
+    return str(tmp_path / "data"), url
 
 
 @dataclass

@@ -68,6 +68,22 @@ def _small_world(
     return store, guidelines, patients, pid
 
 
+def _agent(
+    settings: AgentSettings, guidelines: GuidelineSearch, patients: PatientSearch, encoder: Any
+) -> tuple[Agent, Any, Any]:
+    """``(agent, saver, close)``: an agent over its own Postgres checkpointer, as one API replica has."""
+    saver, close = open_checkpointer(settings)
+    agent = make_agent(
+        settings,
+        guidelines=guidelines,
+        patients=patients,
+        encoder=encoder,
+        checkpointer=saver,
+        basic_guards=True,
+    )
+    return agent, saver, close
+
+
 def test_a_thread_written_by_one_agent_is_continued_by_another(
     pg_url: str, tmp_path: Path, shared_data: Path, dense_encoder: Any, sparse_encoder: Any
 ) -> None:
@@ -76,17 +92,9 @@ def test_a_thread_written_by_one_agent_is_continued_by_another(
     closers = []
 
     def replica() -> Agent:
-        """An agent with its own checkpointer connection, as another API replica would have."""
-        saver, close = open_checkpointer(settings)
+        agent, _saver, close = _agent(settings, guidelines, patients, dense_encoder)
         closers.append(close)
-        return make_agent(
-            settings,
-            guidelines=guidelines,
-            patients=patients,
-            encoder=dense_encoder,
-            checkpointer=saver,
-            basic_guards=True,
-        )
+        return agent
 
     try:
         first = replica().ask("What was the latest blood pressure?", patient_id=pid, thread_id="ward-3")
@@ -116,15 +124,7 @@ def test_a_thread_goes_on_through_the_same_agent_after_postgres_restarts(
 
     store, guidelines, patients, pid = _small_world(tmp_path, shared_data, dense_encoder, sparse_encoder)
     settings = AgentSettings(data_dir=tmp_path, checkpointer_url=pg_restartable.url, _env_file=None)  # type: ignore[call-arg]
-    saver, close = open_checkpointer(settings)
-    agent = make_agent(
-        settings,
-        guidelines=guidelines,
-        patients=patients,
-        encoder=dense_encoder,
-        checkpointer=saver,
-        basic_guards=True,
-    )
+    agent, saver, close = _agent(settings, guidelines, patients, dense_encoder)
     config = {"configurable": {"thread_id": "ward-5"}}
     try:
         agent.ask("What was the latest blood pressure?", patient_id=pid, thread_id="ward-5")

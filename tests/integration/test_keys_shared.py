@@ -15,20 +15,13 @@ import pytest
 from typer.testing import CliRunner
 
 from service.keys import ApiKeyError, KeyStore, open_key_store
-from tests.pg_fixtures import pg_server, pg_url
+from tests.pg_fixtures import backend, pg_server, pg_url
 
-__all__ = ["pg_server", "pg_url"]  # the Postgres fixtures, used by name below
+__all__ = ["backend", "pg_server", "pg_url"]  # the Postgres fixtures, used by name below
 
 pytestmark = pytest.mark.integration
 
 SPAWN = multiprocessing.get_context("spawn")  # fresh interpreters, as replicas are
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
-    """``(data_dir, url)``: the keys in a data dir's SQLite file, or in a fresh Postgres database."""
-    url = request.getfixturevalue("pg_url") if request.param == "postgres" else ""
-    return str(tmp_path / "data"), url
 
 
 def _open(backend: tuple[str, str]) -> KeyStore:

@@ -26,22 +26,15 @@ from service.cds.settings import CdsSettings
 from service.deps import Deps
 from service.limits import RateLimiter
 from service.shared_state import SharedState, StateSettings, open_shared_state
-from tests.pg_fixtures import RestartablePostgres, pg_restartable, pg_server, pg_url
+from tests.pg_fixtures import RestartablePostgres, backend, pg_restartable, pg_server, pg_url
 
-__all__ = ["pg_restartable", "pg_server", "pg_url"]  # the Postgres fixtures, used by name below
+__all__ = ["backend", "pg_restartable", "pg_server", "pg_url"]  # the Postgres fixtures, used by name below
 
 pytestmark = pytest.mark.integration
 
 SPAWN = multiprocessing.get_context("spawn")  # fresh interpreters, as uvicorn workers and replicas are
 ISS = "https://ehr.example.org"
 AUD = "https://cds.example.org/cds-services/cra-care-gaps"
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
-    """``(data_dir, url)`` of one shared store: SQLite files in a data dir, or a fresh Postgres database."""
-    url = request.getfixturevalue("pg_url") if request.param == "postgres" else ""
-    return str(tmp_path / "data"), url
 
 
 def _open(backend: tuple[str, str]) -> SharedState:
