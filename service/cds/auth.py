@@ -2,7 +2,7 @@
 
 Checked: a ``Bearer`` JWT; header ``typ`` JWT, a ``kid`` and an asymmetric ``alg`` (never ``none``
 or HMAC); ``iss`` on the allow-list; the signature against that issuer's JWK Set (or a ``jku``
-that is allow-listed too); ``aud`` equal to the URL of the endpoint called; ``exp``, ``iat``
+that is allow-listed too), with the ``alg`` that key declares and that fits its key type; ``aud`` equal to the URL of the endpoint called; ``exp``, ``iat``
 (not in the future, not older than ``max_token_age_s``) and a ``jti`` never seen before by any
 replica sharing the replay store (:mod:`service.shared_state`), remembered until the token expires.
 """
@@ -28,8 +28,22 @@ __all__ = ["JwtVerifier"]
 log = logging.getLogger(__name__)
 
 
+# The algorithm families each JWK key type can verify: a token naming another family is refused
+# before PyJWT is handed a key it cannot use.
+_FAMILIES = {"EC": ("ES",), "RSA": ("RS", "PS")}
+
+
 def _refuse(reason: str, status: int = 401) -> CdsError:
     return CdsError(status, "unauthorized" if status == 401 else "forbidden", reason)
+
+
+def _check_alg(jwk: dict[str, Any], alg: str) -> None:
+    """Refuse a token whose ``alg`` is not the one its key declares, or not one its key type verifies."""
+    declared = jwk.get("alg")
+    if declared and declared != alg:
+        raise _refuse(f"the token's alg {alg} is not the alg {declared} of the issuer's key")
+    if not alg.startswith(_FAMILIES.get(str(jwk.get("kty", "")), ())):
+        raise _refuse(f"the token's alg {alg} does not fit the issuer's {jwk.get('kty') or 'unknown'} key")
 
 
 class JwtVerifier:
@@ -70,7 +84,7 @@ class JwtVerifier:
         self._jwks[source] = (now, keys)
         return keys
 
-    def _key(self, header: dict[str, Any], issuer_source: str) -> Any:
+    def _key(self, header: dict[str, Any], issuer_source: str, alg: str) -> Any:
         jku = header.get("jku")
         source = issuer_source
         if jku:
@@ -84,12 +98,13 @@ class JwtVerifier:
         match = [k for k in keys if isinstance(k, dict) and k.get("kid") == header["kid"]]
         if not match:
             raise _refuse("no key with the token's kid in the issuer's JWK Set")
+        _check_alg(match[0], alg)
         cached = self._keys.get((source, str(header["kid"])))
         if cached is not None and cached[0] == match[0]:  # the same JWK as last time: reuse its parsed key
             return cached[1]
         try:
             key = jwt.PyJWK(match[0]).key
-        except jwt.PyJWTError as exc:
+        except (jwt.PyJWTError, TypeError, ValueError, KeyError) as exc:
             raise _refuse("the issuer's key for this kid is unusable") from exc
         self._keys[(source, str(header["kid"]))] = (match[0], key)
         return key
@@ -128,7 +143,7 @@ class JwtVerifier:
         issuer = unverified.get("iss")
         if not isinstance(issuer, str) or issuer not in self.settings.issuers:
             raise _refuse("the token's issuer is not trusted by this service", 403)
-        key = self._key(header, self.settings.issuers[issuer])
+        key = self._key(header, self.settings.issuers[issuer], alg)
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
@@ -145,7 +160,7 @@ class JwtVerifier:
             raise _refuse("the token's aud is not this endpoint's URL") from exc
         except jwt.MissingRequiredClaimError as exc:
             raise _refuse(f"the token lacks the required claim {exc.claim}") from exc
-        except jwt.PyJWTError as exc:
+        except (jwt.PyJWTError, TypeError, ValueError) as exc:  # TypeError: a key PyJWT cannot use
             raise _refuse(f"the token failed verification ({type(exc).__name__})") from exc
         if time.time() - float(claims["iat"]) > self.settings.max_token_age_s + self.settings.leeway_s:
             raise _refuse("the token was issued too long ago")

@@ -9,7 +9,7 @@ from typing import Any
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from service.cds.auth import JwtVerifier
 from service.cds.errors import CdsError
@@ -91,3 +91,36 @@ def test_jku_must_be_allow_listed(key: ec.EllipticCurvePrivateKey) -> None:
 def test_symmetric_algorithms_cannot_be_configured() -> None:
     with pytest.raises(ValueError, match="symmetric"):
         CdsSettings(algorithms=["HS256"], _env_file=None)  # type: ignore[call-arg]
+
+
+def test_an_alg_that_does_not_fit_the_issuers_key_is_a_401_not_a_500(
+    verifier: JwtVerifier, key: ec.EllipticCurvePrivateKey
+) -> None:
+    # Reachable without any valid signature: the issuer's key is EC, the token says RS256 (was TypeError).
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    for alg, signer in (
+        ("RS256", rsa_key),
+        ("PS384", rsa_key),
+        ("ES512", ec.generate_private_key(ec.SECP521R1())),
+    ):
+        with pytest.raises(CdsError) as err:
+            verifier.verify(f"Bearer {_token(signer, alg=alg)}", [AUD])
+        assert err.value.status == 401 and "alg" in err.value.reason, (alg, err.value.reason)
+
+
+def test_the_alg_a_jwks_key_declares_is_enforced() -> None:
+    # An RSA key declared for RS384 only: a PS384 token, validly signed by that same key, is refused.
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(rsa_key.public_key()))
+    jwks = json.dumps({"keys": [{**public, "kid": "k1", "alg": "RS384"}]})
+    verifier = JwtVerifier(CdsSettings(issuers={ISS: jwks}, _env_file=None))  # type: ignore[call-arg]
+    assert verifier.verify(f"Bearer {_token(rsa_key, alg='RS384')}", [AUD])["iss"] == ISS
+    with pytest.raises(CdsError) as err:
+        verifier.verify(f"Bearer {_token(rsa_key, alg='PS384')}", [AUD])
+    assert err.value.status == 401 and "alg RS384" in err.value.reason
+    # without a declared alg, the key type still decides which family may be used
+    unpinned = json.dumps({"keys": [{**public, "kid": "k1"}]})
+    bare = JwtVerifier(CdsSettings(issuers={ISS: unpinned}, _env_file=None))  # type: ignore[call-arg]
+    assert bare.verify(f"Bearer {_token(rsa_key, alg='PS384')}", [AUD])["iss"] == ISS
+    with pytest.raises(CdsError, match="does not fit"):
+        bare.verify(f"Bearer {_token(ec.generate_private_key(ec.SECP384R1()), alg='ES384')}", [AUD])
