@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-__all__ = ["AgentError", "LLMError", "LLMOutputError", "LLMUnavailableError", "ThreadError"]
+__all__ = [
+    "AgentError",
+    "InputError",
+    "LLMError",
+    "LLMOutputError",
+    "LLMUnavailableError",
+    "ThreadConflictError",
+    "ThreadError",
+]
 
 
 class AgentError(Exception):
@@ -11,6 +19,14 @@ class AgentError(Exception):
     def __init__(self, message: str, *, hint: str = "") -> None:
         super().__init__(message)
         self.hint = hint
+
+
+class InputError(AgentError):
+    """An argument of the question is malformed (``field`` names it), e.g. an ``as_of`` that is no day."""
+
+    def __init__(self, message: str, *, field: str, hint: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.field = field
 
 
 class LLMError(AgentError):
@@ -35,3 +51,7 @@ class LLMOutputError(LLMError):
 
 class ThreadError(AgentError):
     """A thread id is malformed, or a thread is asked about a different patient."""
+
+
+class ThreadConflictError(ThreadError):
+    """The thread is bound to another patient (or to none) than the question names."""

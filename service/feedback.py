@@ -56,7 +56,7 @@ class FeedbackStore:
         ]
         with self._lock:
             self._db.execute(
-                "INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (answer_id, time.time(), key_id, answer.get("patient_id"), question,
                  answer.get("answer", ""), json.dumps(evidence), answer.get("mode", "")),
             )  # fmt: skip

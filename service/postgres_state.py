@@ -19,7 +19,14 @@ from service.audit import GENESIS, Row, Sealer
 if TYPE_CHECKING:
     from service.keys import KeyRow
 
-__all__ = ["PostgresAuditStore", "PostgresKeyTable", "PostgresRateStore", "PostgresReplayStore", "describe"]
+__all__ = [
+    "PostgresAuditStore",
+    "PostgresKeyTable",
+    "PostgresLeaseStore",
+    "PostgresRateStore",
+    "PostgresReplayStore",
+    "describe",
+]
 
 # Creating tables, functions and triggers concurrently (replicas starting together) can fail in
 # Postgres even with IF NOT EXISTS: setup runs under one transaction-scoped advisory lock.
@@ -58,6 +65,11 @@ _RATE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS cra_rate_buckets (
     caller TEXT PRIMARY KEY, tokens DOUBLE PRECISION NOT NULL, updated DOUBLE PRECISION NOT NULL,
     granted BOOLEAN NOT NULL);
+"""
+
+_LEASE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS cra_leases (
+    key TEXT PRIMARY KEY, holder TEXT NOT NULL, until DOUBLE PRECISION NOT NULL);
 """
 
 # The columns and their order are SQLite's ``api_keys`` (service.keys), so rows move between them.
@@ -212,6 +224,26 @@ class PostgresRateStore(_PostgresStore):
         with self._db.transaction() as conn:
             tokens, granted = conn.execute(_TAKE, {"caller": caller, "rate": rate, "burst": burst}).fetchone()
         return 0.0 if granted else (1 - float(tokens)) / rate
+
+
+class PostgresLeaseStore(_PostgresStore):
+    """Leases in ``cra_leases``: taking one is a single conditional upsert."""
+
+    schema = _LEASE_SCHEMA
+
+    def acquire(self, key: str, holder: str, until: float, now: float) -> bool:
+        with self._db.transaction() as conn:
+            row = conn.execute(
+                "INSERT INTO cra_leases AS l VALUES (%s, %s, %s) ON CONFLICT (key) DO UPDATE"
+                " SET holder = EXCLUDED.holder, until = EXCLUDED.until"
+                " WHERE l.until < %s OR l.holder = EXCLUDED.holder RETURNING 1",
+                (key, holder, until, now),
+            ).fetchone()
+        return row is not None
+
+    def release(self, key: str, holder: str) -> None:
+        with self._db.transaction() as conn:
+            conn.execute("DELETE FROM cra_leases WHERE key = %s AND holder = %s", (key, holder))
 
 
 class PostgresKeyTable(_PostgresStore):

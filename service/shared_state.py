@@ -1,4 +1,5 @@
-"""State that every API process must agree on: the audit chain, seen CDS Hooks ``jti`` values, rate buckets.
+"""State that every API process must agree on: the audit chain, seen CDS Hooks ``jti`` values, rate
+buckets, and the leases that let one turn of a conversation thread run at a time.
 
 One setting picks where it lives (``CRA_STATE_URL``):
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -26,11 +27,14 @@ from service.audit import AuditLog
 from service.sqlite_db import open_sqlite, write_transaction
 
 __all__ = [
+    "LeaseStore",
+    "MemoryLeaseStore",
     "MemoryRateStore",
     "MemoryReplayStore",
     "RateStore",
     "ReplayStore",
     "SharedState",
+    "SqliteLeaseStore",
     "SqliteRateStore",
     "SqliteReplayStore",
     "StateSettings",
@@ -98,6 +102,42 @@ class RateStore(Protocol):
     def close(self) -> None: ...
 
 
+class LeaseStore(Protocol):
+    """Named leases with expiry: one holder at a time, released by that holder or by time."""
+
+    def acquire(self, key: str, holder: str, until: float, now: float) -> bool:
+        """True when ``holder`` now holds ``key`` (it was free, or its lease ended before ``now``)."""
+
+    def release(self, key: str, holder: str) -> None:
+        """Give ``key`` back if ``holder`` still holds it."""
+
+    def close(self) -> None: ...
+
+
+class MemoryLeaseStore:
+    """Leases in one process's memory: right for a single process, wrong for replicas."""
+
+    def __init__(self) -> None:
+        self._held: dict[str, tuple[str, float]] = {}
+        self._lock = threading.Lock()
+
+    def acquire(self, key: str, holder: str, until: float, now: float) -> bool:
+        with self._lock:
+            current = self._held.get(key)
+            if current is not None and current[1] >= now and current[0] != holder:
+                return False
+            self._held[key] = (holder, until)
+            return True
+
+    def release(self, key: str, holder: str) -> None:
+        with self._lock:
+            if self._held.get(key, ("", 0.0))[0] == holder:
+                del self._held[key]
+
+    def close(self) -> None:
+        pass
+
+
 class MemoryReplayStore:
     """One process's memory: right for a single process, wrong for replicas."""
 
@@ -150,6 +190,7 @@ CREATE TABLE IF NOT EXISTS jti_seen (key TEXT PRIMARY KEY, keep_until REAL NOT N
 CREATE INDEX IF NOT EXISTS jti_seen_keep_until ON jti_seen (keep_until);
 CREATE TABLE IF NOT EXISTS rate_buckets (
     caller TEXT PRIMARY KEY, tokens REAL NOT NULL, updated REAL NOT NULL, granted INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS leases (key TEXT PRIMARY KEY, holder TEXT NOT NULL, until REAL NOT NULL);
 """
 
 
@@ -204,17 +245,36 @@ class SqliteRateStore(_SqliteState):
         return 0.0 if granted else (1 - float(tokens)) / rate
 
 
+class SqliteLeaseStore(_SqliteState):
+    """Leases in ``<data dir>/state.sqlite``: taking one is a single conditional upsert."""
+
+    def acquire(self, key: str, holder: str, until: float, now: float) -> bool:
+        with self._lock:
+            taken = self._db.execute(
+                "INSERT INTO leases VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE"
+                " SET holder = excluded.holder, until = excluded.until"
+                " WHERE leases.until < ? OR leases.holder = excluded.holder",
+                (key, holder, until, now),
+            ).rowcount
+        return taken == 1
+
+    def release(self, key: str, holder: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM leases WHERE key = ? AND holder = ?", (key, holder))
+
+
 @dataclass
 class SharedState:
-    """The three shared stores of one process, and where they live."""
+    """The shared stores of one process, and where they live."""
 
     audit: AuditLog
     replay: ReplayStore
     rates: RateStore
     where: str
+    leases: LeaseStore = field(default_factory=MemoryLeaseStore)
 
     def close(self) -> None:
-        for store in (self.audit, self.replay, self.rates):
+        for store in (self.audit, self.replay, self.rates, self.leases):
             store.close()
 
 
@@ -227,13 +287,16 @@ def open_shared_state(data_dir: Path, url: str = "") -> SharedState:
     if url.startswith(_POSTGRES):
         from service.postgres_state import (
             PostgresAuditStore,
+            PostgresLeaseStore,
             PostgresRateStore,
             PostgresReplayStore,
             describe,
         )
 
         audit = AuditLog(PostgresAuditStore(url))
-        return SharedState(audit, PostgresReplayStore(url), PostgresRateStore(url), describe(url))
+        return SharedState(
+            audit, PostgresReplayStore(url), PostgresRateStore(url), describe(url), PostgresLeaseStore(url)
+        )
     if url:
         raise StateUnavailableError(url.split("://")[0], "not a postgresql:// URL")
     return SharedState(
@@ -241,4 +304,5 @@ def open_shared_state(data_dir: Path, url: str = "") -> SharedState:
         SqliteReplayStore(data_dir / "state.sqlite"),
         SqliteRateStore(data_dir / "state.sqlite"),
         f"sqlite {data_dir}",
+        SqliteLeaseStore(data_dir / "state.sqlite"),
     )

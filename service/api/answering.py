@@ -6,6 +6,7 @@ import contextvars
 import logging
 import queue
 import threading
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import contextmanager
 from typing import Any
@@ -13,9 +14,10 @@ from typing import Any
 import anyio
 from fastapi import HTTPException, Request
 
-from agent.errors import AgentError, ThreadError
+from agent.errors import AgentError, InputError, ThreadConflictError, ThreadError
 from retrieval.errors import RetrievalError
 from service.api.depends import Caller, note
+from service.api.thread_access import Turn
 from service.audit import sha256_text
 
 __all__ = ["answer_once", "answer_stream", "record_answer"]
@@ -29,22 +31,32 @@ def agent_errors() -> Any:
     """The agent's and the store's errors as HTTP errors with a reason and what to do next."""
     try:
         yield
-    except ThreadError as exc:
-        code = 409 if "another patient" in str(exc) else 400
+    except (InputError, ThreadError) as exc:
+        code = 409 if isinstance(exc, ThreadConflictError) else 422 if isinstance(exc, InputError) else 400
         raise HTTPException(code, f"{exc}; {exc.hint}" if exc.hint else str(exc)) from exc
     except (AgentError, RetrievalError) as exc:
         log.warning("agent unavailable", extra={"error": type(exc).__name__})
         raise HTTPException(503, "the agent cannot answer right now; see /readyz") from exc
 
 
-def record_answer(request: Request, caller: Caller, question: str, answer: dict[str, Any]) -> str:
-    """Metrics, the audit fields and the remembered answer for feedback; returns the answer id."""
+def record_answer(
+    request: Request, caller: Caller, question: str, answer: dict[str, Any], shown_thread: str | None = None
+) -> str:
+    """Metrics, the audit fields and the remembered answer for feedback; returns the answer id.
+
+    The answer id is the server's own (a client's ``X-Request-ID`` could name another key's
+    answer); the request id stays beside it as ``correlation_id``. ``shown_thread`` is the
+    thread id as the client knows it, in place of the stored thread's name.
+    """
     state = request.app.state
-    answer_id = request.state.request_id
+    answer_id = uuid.uuid4().hex
+    if shown_thread is not None and answer.get("thread_id"):
+        answer["thread_id"] = shown_thread
     state.metrics.observe_answer(answer)
     guard = answer.get("guard", {})
     note(
         request,
+        answer_id=answer_id,
         patient_id=answer.get("patient_id"),
         thread_id=answer.get("thread_id"),
         question_sha256=sha256_text(question),
@@ -57,6 +69,7 @@ def record_answer(request: Request, caller: Caller, question: str, answer: dict[
     if answer.get("mode") != "refused":
         state.feedback.remember_answer(answer_id, question, answer, key_id=caller.id)
     answer["answer_id"] = answer_id
+    answer["correlation_id"] = request.state.request_id
     return answer_id
 
 
@@ -65,19 +78,26 @@ def _run(request: Request, job: Callable[[], Any]) -> Any:
         return job()
 
 
-async def answer_once(request: Request, caller: Caller, question: str, **kw: Any) -> dict[str, Any]:
+async def answer_once(
+    request: Request, caller: Caller, question: str, shown_thread: str | None = None, **kw: Any
+) -> dict[str, Any]:
     """The agent's answer JSON (``answer_id`` added), computed in a worker thread."""
     agent = request.app.state.deps.agent
     with agent_errors():
         result: dict[str, Any] = await anyio.to_thread.run_sync(
             _run, request, lambda: agent.ask(question, **kw)
         )
-    record_answer(request, caller, question, result)
+    record_answer(request, caller, question, result, shown_thread)
     return result
 
 
 async def answer_stream(
-    request: Request, caller: Caller, question: str, **kw: Any
+    request: Request,
+    caller: Caller,
+    question: str,
+    held: Turn | None = None,
+    shown_thread: str | None = None,
+    **kw: Any,
 ) -> AsyncIterator[dict[str, Any]]:
     """The agent's events: tokens, then the recorded answer (or one ``error`` event).
 
@@ -85,7 +105,7 @@ async def answer_stream(
     context variables across steps, so it must not hop between pool threads); events cross over
     through a queue. Errors before the first event (a bad thread) raise here, before any byte is
     sent; later ones become an ``error`` event. A client that hangs up does not stop the answer,
-    and it is still recorded.
+    and it is still recorded. ``held``, the thread's turn, is released when the answer is done.
     """
     agent = request.app.state.deps.agent
     box: queue.Queue[Any] = queue.Queue()
@@ -95,14 +115,18 @@ async def answer_stream(
             with request.app.state.answer_slots:
                 for event in agent.stream(question, **kw):
                     if event["type"] == "answer":
-                        record_answer(request, caller, question, event["answer"])
+                        record_answer(request, caller, question, event["answer"], shown_thread)
                     box.put(event)
         except Exception as exc:
             log.warning("answer stream failed", extra={"error": type(exc).__name__})
             box.put(exc)
         finally:
+            if held is not None:
+                held.release()
             box.put(_END)
 
+    if held is not None:
+        held.handed_off = True
     context = contextvars.copy_context()
     threading.Thread(target=context.run, args=(pump,), daemon=True, name="answer-stream").start()
     first = await anyio.to_thread.run_sync(box.get)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -19,8 +20,8 @@ from fastapi.responses import StreamingResponse
 
 from service.api.answering import answer_once, answer_stream
 from service.api.depends import CurrentCaller, authorize_patient, note
-from service.api.models import PATIENT_ID, ChatRequest
-from service.api.threads import thread_patient
+from service.api.models import PATIENT_ID, THREAD_ID, ChatRequest
+from service.api.thread_access import bound_patient, thread_key, thread_state, turn
 
 __all__ = ["router"]
 
@@ -109,7 +110,7 @@ async def chat_completions(
     request: Request,
     caller: CurrentCaller,
     x_patient_id: Annotated[str | None, Header(pattern=PATIENT_ID)] = None,
-    x_thread_id: Annotated[str | None, Header(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")] = None,
+    x_thread_id: Annotated[str | None, Header(pattern=THREAD_ID)] = None,
 ) -> dict[str, Any] | StreamingResponse:
     """OpenAI-compatible chat completion over the agent."""
     meta = body.metadata or {}
@@ -117,15 +118,21 @@ async def chat_completions(
     thread_id = x_thread_id or meta.get("thread_id") or None
     if patient_id is not None and not _valid_patient(patient_id):
         raise HTTPException(422, "metadata.patient_id is not a FHIR id")
+    if thread_id is not None and not re.match(THREAD_ID, thread_id):
+        raise HTTPException(422, "metadata.thread_id: use 1-128 letters, digits, '-', '_', '.' or ':'")
     note(request, thread_id=thread_id)
-    if thread_id and patient_id is None:
-        patient_id = await thread_patient(request, thread_id)
-    authorize_patient(request, caller, patient_id)
     question = _question(body)
-    kw = {"patient_id": patient_id, "thread_id": thread_id}
-    if not body.stream:
-        return _completion(await answer_once(request, caller, question, **kw), body.model)
-    events = await answer_stream(request, caller, question, **kw)
+    fresh = thread_id is None  # the request stands alone: a thread of its own that nothing continues
+    thread_id = thread_id or uuid.uuid4().hex
+    key = thread_key(caller.id, thread_id)
+    async with turn(request, key) as held:
+        state = {} if fresh else await thread_state(request, key)
+        patient = bound_patient(state, patient_id)
+        authorize_patient(request, caller, patient)
+        kw = {"patient_id": patient, "thread_id": key, "patient_fixed": True, "shown_thread": thread_id}
+        if not body.stream:
+            return _completion(await answer_once(request, caller, question, **kw), body.model)
+        events = await answer_stream(request, caller, question, held=held, **kw)
     cid = f"chatcmpl-{request.state.request_id}"
     return StreamingResponse(
         _chunks(events, cid, body.model), media_type="text/event-stream", headers=_HEADERS

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from datetime import date
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 __all__ = [
     "PATIENT_ID",
+    "THREAD_ID",
     "AskRequest",
     "ChatMessage",
     "ChatRequest",
@@ -17,8 +19,27 @@ __all__ = [
 ]
 
 PATIENT_ID = r"^[A-Za-z0-9\-.]{1,64}$"  # a FHIR resource id
+THREAD_ID = r"^[A-Za-z0-9_.:-]{1,128}$"
 _DAY = r"^\d{4}-\d{2}-\d{2}$"
 _STRICT = ConfigDict(extra="forbid")
+
+
+def _calendar_day(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(
+                "as_of must be a calendar day written YYYY-MM-DD (a real month and day)"
+            ) from None
+    return value
+
+
+AsOf = Annotated[
+    str | None,
+    Field(default=None, pattern=_DAY, description="Judge the record as of this day (YYYY-MM-DD)."),
+    AfterValidator(_calendar_day),
+]
 
 
 class AskRequest(BaseModel):
@@ -27,8 +48,8 @@ class AskRequest(BaseModel):
     model_config = _STRICT
     question: str = Field(min_length=1, max_length=4000)
     patient_id: str | None = Field(default=None, pattern=PATIENT_ID)
-    thread_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.:-]{1,128}$")
-    as_of: str | None = Field(default=None, pattern=_DAY, description="Judge the record as of this day.")
+    thread_id: str | None = Field(default=None, pattern=THREAD_ID)
+    as_of: AsOf = None
 
 
 class ThreadCreate(BaseModel):
@@ -43,7 +64,7 @@ class MessageRequest(BaseModel):
 
     model_config = _STRICT
     question: str = Field(min_length=1, max_length=4000)
-    as_of: str | None = Field(default=None, pattern=_DAY)
+    as_of: AsOf = None
 
 
 class FeedbackRequest(BaseModel):

@@ -34,6 +34,12 @@ class ServeSettings(BaseSettings):
     api_max_concurrent_answers: int = Field(
         default=4, ge=1, le=256, description="Agent runs at once in this process (the rest queue)."
     )
+    api_thread_turn_wait_s: float = Field(
+        default=120.0,
+        ge=0,
+        le=3600,
+        description="How long a question waits for the previous turn of its thread to finish before 409.",
+    )
     api_keys_db: Path | None = Field(
         default=None,
         description=(
