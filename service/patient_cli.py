@@ -181,6 +181,56 @@ def _print_summary(s: dict[str, Any]) -> None:
         )
 
 
+@patient_app.command("assess")
+def assess_patient(
+    ctx: typer.Context,
+    patient_id: Annotated[str, typer.Argument(help="FHIR Patient id.")],
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Assess the record as it stood on this date (YYYY-MM-DD).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Computed guideline assessments: eGFR, CKD stage, risk scores, statin, BP, glycemic status."""
+    deps = _deps(ctx)
+    day: date | None = None
+    if as_of is not None:
+        try:
+            day = date.fromisoformat(as_of)
+        except ValueError as exc:
+            raise fail(f"--as-of {as_of!r} is not a date; use YYYY-MM-DD (e.g. 2024-03-31)") from exc
+    with user_errors():
+        _require_patient(ctx, patient_id)
+        events = list(deps.patient_search.events(patient_id, patient_filter(patient_id, types=SUMMARY_TYPES)))
+        result = assess_json(patient_id, events, day)
+    if as_json:
+        sys.stdout.write(json.dumps(result, indent=2, default=str) + "\n")
+        return
+    out.print(f"[bold]Patient {patient_id}[/]  assessed as of {result['as_of']}")
+    for a in result["assessments"]:
+        value = f" = {_show(a['value'])} {a.get('unit') or ''}".rstrip() if "value" in a else ""
+        out.print(f"[bold]{a['name']}[/] [{a['id']}]: {a['verdict']}{value}", highlight=False)
+        out.print(f"  {a['statement']}", highlight=False, markup=False)
+        if a["missing"]:
+            out.print(f"  missing: {'; '.join(a['missing'])}", highlight=False, markup=False)
+        src = a["source"]
+        out.print(
+            f"  source: {src['doc_id'] or src['title']} > {src['section']}", highlight=False, markup=False
+        )
+
+
+def assess_json(patient_id: str, events: list[dict[str, Any]], day: date | None) -> dict[str, Any]:
+    """The ``cra patient assess --json`` document for one patient's events."""
+    from assessments import assess
+    from patient_index.summary import build_summary
+
+    summary = build_summary(events, as_of=day)
+    return {
+        "patient_id": patient_id,
+        "as_of": summary["as_of"],
+        "assessments": [a.to_json() for a in assess(events, as_of=day, summary=summary)],
+    }
+
+
 @patient_app.command("search")
 def search(
     ctx: typer.Context,
@@ -219,16 +269,20 @@ def search(
 @patient_app.command("delete")
 def delete(
     ctx: typer.Context,
-    patient_id: Annotated[str, typer.Argument(help="FHIR Patient id whose every event is removed.")],
+    patient_id: Annotated[str, typer.Argument(help="FHIR Patient id whose data is erased.")],
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Remove every stored point of one patient (right to erasure) and say how many."""
-    from patient_index.indexer import delete_patient
+    """Erase one patient (right to erasure): timeline events, threads, remembered answers and feedback."""
+    from service.erasure import erase_patient
 
     deps = _deps(ctx)
     with user_errors():
-        removed = delete_patient(deps.store, deps.settings.patient_collection, patient_id)
+        counts = erase_patient(deps, patient_id)
     if as_json:
-        sys.stdout.write(json.dumps({"patient_id": patient_id, "deleted": removed}) + "\n")
+        sys.stdout.write(json.dumps({"patient_id": patient_id, "deleted": counts["events"], "stores": counts}) + "\n")
     else:
-        out.print(f"deleted {removed} event(s) of patient {patient_id}", highlight=False)
+        out.print(
+            f"deleted {counts['events']} event(s), {counts['threads']} thread(s), {counts['feedback_answers']} "
+            f"remembered answer(s) and {counts['feedback_records']} feedback record(s) of patient {patient_id}",
+            highlight=False,
+        )
