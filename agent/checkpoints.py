@@ -10,7 +10,7 @@ from urllib.parse import urlparse
 from agent.errors import AgentError
 from agent.settings import AgentSettings
 
-__all__ = ["open_checkpointer"]
+__all__ = ["forget_patient_threads", "open_checkpointer"]
 
 _SETUP_LOCK = 0x6372616C67  # "cralg": LangGraph's checkpoint schema
 # The saver serializes its own use of the pool (one connection at a time); the second connection
@@ -97,3 +97,23 @@ def _migrate(saver: Any, pool: Any) -> None:
             saver.setup()  # on the pool's other connection
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK,))
+
+
+def forget_patient_threads(saver: Any, patient_id: str) -> int:
+    """Delete every thread about ``patient_id`` from ``saver`` (right to erasure); returns how many.
+
+    A thread is about one patient for its whole life, so any checkpoint naming the patient marks
+    the whole thread. Every checkpoint is read once: erasure is rare, and no index of threads by
+    patient exists that could miss one written by the CLI, the API or an older version.
+    """
+    doomed: set[str] = set()
+    for item in saver.list(None):
+        thread_id = str(item.config["configurable"]["thread_id"])
+        if (
+            thread_id not in doomed
+            and item.checkpoint.get("channel_values", {}).get("patient_id") == patient_id
+        ):
+            doomed.add(thread_id)
+    for thread_id in sorted(doomed):
+        saver.delete_thread(thread_id)
+    return len(doomed)

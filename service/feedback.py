@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from service.deid import scrub
-from service.sqlite_db import open_sqlite
+from service.sqlite_db import open_sqlite, write_transaction
 
 __all__ = ["FeedbackStore"]
 
@@ -106,6 +106,20 @@ class FeedbackStore:
                 "outcome": record.get("outcome"),
                 "mode": mode,
             }
+
+    def forget_patient(self, patient_id: str) -> dict[str, int]:
+        """Erase the remembered answers about ``patient_id`` and the feedback given on them.
+
+        Returns:
+            How many ``answers`` and ``feedback`` rows went.
+        """
+        with self._lock, write_transaction(self._db) as db:
+            feedback = db.execute(
+                "DELETE FROM feedback WHERE answer_id IN (SELECT answer_id FROM answers WHERE patient_id = ?)",
+                (patient_id,),
+            ).rowcount
+            answers = db.execute("DELETE FROM answers WHERE patient_id = ?", (patient_id,)).rowcount
+        return {"answers": answers, "feedback": feedback}
 
     @classmethod
     def at(cls, data_dir: Path) -> FeedbackStore:

@@ -269,16 +269,22 @@ def search(
 @patient_app.command("delete")
 def delete(
     ctx: typer.Context,
-    patient_id: Annotated[str, typer.Argument(help="FHIR Patient id whose every event is removed.")],
+    patient_id: Annotated[str, typer.Argument(help="FHIR Patient id whose data is erased.")],
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Remove every stored point of one patient (right to erasure) and say how many."""
-    from patient_index.indexer import delete_patient
+    """Erase one patient (right to erasure): timeline events, threads, remembered answers and feedback."""
+    from service.erasure import erase_patient
 
     deps = _deps(ctx)
     with user_errors():
-        removed = delete_patient(deps.store, deps.settings.patient_collection, patient_id)
+        counts = erase_patient(deps, patient_id)
     if as_json:
-        sys.stdout.write(json.dumps({"patient_id": patient_id, "deleted": removed}) + "\n")
+        sys.stdout.write(
+            json.dumps({"patient_id": patient_id, "deleted": counts["events"], "stores": counts}) + "\n"
+        )
     else:
-        out.print(f"deleted {removed} event(s) of patient {patient_id}", highlight=False)
+        out.print(
+            f"deleted {counts['events']} event(s), {counts['threads']} thread(s), {counts['feedback_answers']} "
+            f"remembered answer(s) and {counts['feedback_records']} feedback record(s) of patient {patient_id}",
+            highlight=False,
+        )

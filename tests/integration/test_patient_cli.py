@@ -101,13 +101,50 @@ def test_bad_input(indexed: tuple[Path, list[dict[str, str]]], args: tuple[str, 
 
 
 def test_delete_is_the_last_word(indexed: tuple[Path, list[dict[str, str]]]) -> None:
+    from agent.checkpoints import open_checkpointer
+    from agent.graph import build_graph
+    from agent.settings import AgentSettings
+    from service.feedback import FeedbackStore
+
     data, patients = indexed
-    pid = patients[-1]["patient_id"]
+    pid, kept = patients[-1]["patient_id"], patients[0]["patient_id"]
+    saver, close = open_checkpointer(AgentSettings(data_dir=data))
+    graph = build_graph(saver)
+    feedback = FeedbackStore.at(data)
+    for patient, thread in ((pid, "erase-me"), (kept, "keep-me")):  # as the API writes a turn
+        turn = {
+            "question": "latest LDL?",
+            "answer": "LDL-C 131 mg/dL on 2019-05-02 [P1].",
+            "mode": "evidence",
+        }
+        config = {"configurable": {"thread_id": thread}}
+        graph.update_state(config, {"patient_id": patient, "history": [turn]}, as_node="finish")
+        answer = {"patient_id": patient, "answer": turn["answer"], "mode": "evidence", "evidence": []}
+        feedback.remember_answer(f"answer-{thread}", turn["question"], answer, key_id="k1")
+        feedback.add("answer", {"answer_id": f"answer-{thread}", "rating": "down", "correction": "see 2019"})
+    feedback.close()
+    close()
     run = cra(data, "patient", "delete", pid, "--json")
     assert run.returncode == 0, run.stderr
-    assert json.loads(run.stdout)["deleted"] > 100
+    report = json.loads(run.stdout)
+    assert report["deleted"] == report["stores"]["events"] > 100
+    assert report["stores"] | {"events": 0} == {
+        "events": 0, "threads": 1, "feedback_answers": 1, "feedback_records": 1
+    }  # fmt: skip
     assert cra(data, "patient", "summary", pid).returncode == 2
     again = json.loads(cra(data, "patient", "delete", pid, "--json").stdout)
-    assert again["deleted"] == 0
+    assert again["deleted"] == 0 and set(again["stores"].values()) == {0}
     remaining = json.loads(cra(data, "patient", "list", "--json").stdout)
     assert pid not in {p["patient_id"] for p in remaining} and len(remaining) == 3
+    saver, close = open_checkpointer(AgentSettings(data_dir=data))
+    try:
+        threads = {
+            t.config["configurable"]["thread_id"]: t.checkpoint["channel_values"] for t in saver.list(None)
+        }
+    finally:
+        close()
+    assert "erase-me" not in threads and threads["keep-me"]["patient_id"] == kept
+    store = FeedbackStore.at(data)
+    assert store.answer("answer-erase-me") is None and store.answer("answer-keep-me") is not None
+    assert store.count() == 1
+    store.close()
