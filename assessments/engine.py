@@ -14,11 +14,16 @@ from typing import Any
 
 from assessments.blood_pressure import assess_bp_category, assess_bp_treatment
 from assessments.bmi import assess_bmi
+from assessments.cha2ds2_vasc import assess_cha2ds2_vasc
 from assessments.egfr import assess_egfr
+from assessments.fib4 import assess_fib4
 from assessments.glycemic import assess_glycemic
+from assessments.kfre import assess_kfre
 from assessments.kidney import assess_albuminuria, assess_ckd_referral, assess_ckd_stage
 from assessments.model import Assessment
+from assessments.news2 import assess_news2
 from assessments.pce import assess_pce
+from assessments.prevent import assess_prevent
 from assessments.record import Record, build_record
 from assessments.statin import assess_statin, clinical_ascvd
 from patient_index.model import Event
@@ -55,8 +60,10 @@ _RULES: dict[str, Callable[[_Run], Assessment]] = {
     "egfr_ckd_epi_2021": lambda r: assess_egfr(r.rec),
     "ckd_stage": lambda r: assess_ckd_stage(r.rec),
     "albuminuria": lambda r: assess_albuminuria(r.rec),
+    "kfre": lambda r: assess_kfre(r.rec),
     "ckd_referral": lambda r: assess_ckd_referral(r.rec),
     "ascvd_pce_10y": lambda r: assess_pce(r.rec),
+    "prevent_10y": lambda r: assess_prevent(r.rec),
     "statin": lambda r: assess_statin(r.rec, r.get("ascvd_pce_10y")),
     "bp_category": lambda r: assess_bp_category(r.rec),
     "bp_treatment": lambda r: assess_bp_treatment(
@@ -64,6 +71,9 @@ _RULES: dict[str, Callable[[_Run], Assessment]] = {
     ),
     "glycemic_status": lambda r: assess_glycemic(r.rec),
     "bmi_class": lambda r: assess_bmi(r.rec),
+    "fib4": lambda r: assess_fib4(r.rec),
+    "cha2ds2_vasc": lambda r: assess_cha2ds2_vasc(r.rec),
+    "news2": lambda r: assess_news2(r.rec),
 }
 ASSESSMENT_IDS: tuple[str, ...] = tuple(_RULES)
 
