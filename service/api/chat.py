@@ -129,7 +129,12 @@ async def chat_completions(
         state = {} if fresh else await thread_state(request, key)
         patient = bound_patient(state, patient_id)
         authorize_patient(request, caller, patient)
-        kw = {"patient_id": patient, "thread_id": key, "patient_fixed": True, "shown_thread": thread_id}
+        kw: dict[str, Any] = {
+            "patient_id": patient,
+            "thread_id": key,
+            "patient_fixed": True,
+            "shown_thread": thread_id,
+        }
         if not body.stream:
             return _completion(await answer_once(request, caller, question, **kw), body.model)
         events = await answer_stream(request, caller, question, held=held, **kw)
