@@ -23,8 +23,8 @@ import math
 
 import pytest
 
-from assessments.bmi import bmi_class
 from assessments.blood_pressure import bp_category
+from assessments.bmi import bmi_class
 from assessments.cha2ds2_vasc import cha2ds2_vasc, oac_advice
 from assessments.egfr import ckd_epi_2021
 from assessments.fib4 import fib4, fib4_category
