@@ -94,9 +94,8 @@ SOURCES: dict[str, Source] = {
         "",
         "AHA PREVENT equations (Predicting Risk of cardiovascular disease EVENTs), 2023",
         "Base model, 10-year total CVD",
-        "",
-        "Khan SS et al. Development and validation of the American Heart Association's PREVENT "
-        "equations. Circulation 2024;149:430-49 (base model coefficients, Supplemental Table S12)",
+        reference="Khan SS et al. Development and validation of the American Heart Association's PREVENT "
+        "equations. Circulation 2024;149:430-49 (base model coefficients)",
     ),
     "statin_ascvd": Source(
         *_CHOL,
@@ -162,8 +161,7 @@ SOURCES: dict[str, Source] = {
         "",
         "WHO/NIH adult BMI classification",
         "BMI classes for adults",
-        "",
-        "WHO Technical Report Series 894 (2000); NIH Clinical Guidelines on Overweight and Obesity (1998): "
+        reference="WHO Technical Report Series 894 (2000); NIH Clinical Guidelines on Overweight and Obesity (1998): "
         "underweight < 18.5, normal 18.5-24.9, overweight 25-29.9, obesity I 30-34.9, II 35-39.9, III >= 40",
     ),
     "fib4": Source(
