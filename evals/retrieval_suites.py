@@ -14,13 +14,15 @@ import uuid
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evals.metrics import summarize_ranks
-from retrieval.embedders import DenseEncoder, SparseEncoder
 from retrieval.guidelines import GuidelineSearch, SearchMode
-from retrieval.store import VectorStore
 from retrieval.types import CollectionSpec, Hit, PointRecord
+
+if TYPE_CHECKING:  # types only: numpy and the settings load when a suite runs, not for cra --help
+    from retrieval.embedders import DenseEncoder, SparseEncoder
+    from retrieval.store import VectorStore
 
 __all__ = ["CONFIGS", "SuiteResult", "run_guideline_retrieval", "run_pubmedqa"]
 

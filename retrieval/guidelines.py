@@ -5,12 +5,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from retrieval.embedders import DenseEncoder, SparseEncoder
 from retrieval.errors import FilterError
 from retrieval.store import RRF_K, VectorStore
 from retrieval.types import AnyOf, CollectionSpec, Condition, Equals, Filter, Hit, IndexKind, Range
+
+if TYPE_CHECKING:  # types only: the encoders pull in numpy, which cra --help and info never need
+    from retrieval.embedders import DenseEncoder, SparseEncoder
 
 __all__ = [
     "GUIDELINE_INDEXES",

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from retrieval.embedders import DenseEncoder, SparseEncoder
 from retrieval.store import RRF_K, VectorStore
 from retrieval.types import AnyOf, CollectionSpec, Equals, Filter, Hit, IndexKind, Range
+
+if TYPE_CHECKING:  # types only: the encoders pull in numpy, which cra --help and info never need
+    from retrieval.embedders import DenseEncoder, SparseEncoder
 
 __all__ = [
     "PATIENT_INDEXES",

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from retrieval.settings import Settings
 from retrieval.types import CollectionSpec, Filter, Hit, PointRecord, SparseVec
+
+if TYPE_CHECKING:  # pydantic-settings loads with the settings a command builds, not with this interface
+    from retrieval.settings import Settings
 
 __all__ = ["RRF_K", "VectorStore", "open_store"]
 

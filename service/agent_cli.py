@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markdown import Markdown
 
 from service.cli import _deps, app, err, fail, out, user_errors
 
@@ -28,6 +27,8 @@ def _citation_line(c: dict[str, Any]) -> str:
 def print_answer(answer: dict[str, Any], *, body: bool = True) -> None:
     """An answer for a person: the Markdown, its citations, then mode, guard and timing."""
     if body:
+        from rich.markdown import Markdown  # markdown-it: only when an answer is printed
+
         out.print(
             Markdown(answer["answer"]) if out.is_terminal else answer["answer"], highlight=False, markup=False
         )

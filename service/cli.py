@@ -9,19 +9,22 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from agent.errors import AgentError
-from agent.settings import AgentSettings
 from guidelines_index.errors import GuidelineIndexError
 from retrieval.errors import RetrievalError
-from retrieval.guidelines import SearchMode, hit_json, parse_filters
-from service.deps import Deps
 from service.llm_cli import llm_app
+
+if TYPE_CHECKING:
+    from retrieval.guidelines import SearchMode
+    from service.deps import Deps
+
+# Everything heavier than typer and rich (settings, the store, models, the agent) is imported by
+# the command that needs it: `cra --help` must answer in a fraction of a second.
 
 __all__ = ["app", "main"]
 
@@ -41,6 +44,8 @@ err = Console(stderr=True, soft_wrap=True)
 
 
 def _deps(ctx: typer.Context) -> Deps:
+    from service.deps import Deps
+
     deps = ctx.find_root().obj
     assert isinstance(deps, Deps)
     return deps
@@ -54,6 +59,9 @@ def _root(
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details to stderr.")] = False,
 ) -> None:
+    from agent.settings import AgentSettings
+    from service.deps import Deps
+
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
@@ -201,6 +209,8 @@ def search(
     as_json: Annotated[bool, typer.Option("--json", help="Print hits as JSON.")] = False,
 ) -> None:
     """Search the guideline index (hybrid dense + BM25 by default)."""
+    from retrieval.guidelines import hit_json, parse_filters
+
     deps = _deps(ctx)
     if mode not in ("hybrid", "dense", "sparse"):
         raise fail(f"--mode must be hybrid, dense or sparse, not {mode!r}")
@@ -249,6 +259,8 @@ def search(
 @app.command("info")
 def info(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Show where data lives and what is indexed."""
+    from rich.table import Table
+
     from retrieval.types import Equals, Filter
 
     deps = _deps(ctx)

