@@ -10,17 +10,16 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import ValidationError
 
-from service.api.settings import ServeSettings, is_loopback
 from service.cli import _deps, app, err, fail, out
-from service.feedback import FeedbackStore
-from service.keys import ApiKeyError, KeyStore, open_key_store
-from service.metrics import MULTIPROC_ENV
-from service.shared_state import SharedState, StateSettings, StateUnavailableError, open_shared_state
+
+if TYPE_CHECKING:  # each command imports what it uses: `cra --help` loads none of pydantic or prometheus
+    from service.api.settings import ServeSettings
+    from service.keys import KeyStore
+    from service.shared_state import SharedState
 
 __all__ = ["audit_app", "feedback_app", "keys_app", "serve", "worker_app"]
 
@@ -35,6 +34,10 @@ app.add_typer(feedback_app, name="feedback")
 @contextmanager
 def _reaching_state(what: str = "") -> Iterator[None]:
     """Turn an unusable ``CRA_STATE_URL`` (or an unreachable Postgres behind it) into a message and exit 2."""
+    from pydantic import ValidationError
+
+    from service.shared_state import StateUnavailableError
+
     try:
         yield
     except (StateUnavailableError, ValidationError) as exc:
@@ -43,6 +46,10 @@ def _reaching_state(what: str = "") -> Iterator[None]:
 
 def _keys(ctx: typer.Context) -> KeyStore:
     """The key store the server reads: ``CRA_API_KEYS_DB``, else the shared state's Postgres, else the data dir."""
+    from service.api.settings import ServeSettings
+    from service.keys import open_key_store
+    from service.shared_state import StateSettings
+
     settings = _deps(ctx).settings
     with _reaching_state("API keys: "):
         state_url = StateSettings().target(settings.checkpointer_url)
@@ -51,6 +58,8 @@ def _keys(ctx: typer.Context) -> KeyStore:
 
 def _shared(ctx: typer.Context) -> SharedState:
     """The shared stores ``cra serve`` uses (``CRA_STATE_URL``), or a message saying how to reach them."""
+    from service.shared_state import StateSettings, open_shared_state
+
     settings = _deps(ctx).settings
     with _reaching_state():
         return open_shared_state(settings.data_dir, StateSettings().target(settings.checkpointer_url))
@@ -84,6 +93,8 @@ def _serve_workers(settings: ServeSettings, workers: int) -> None:
     ``/metrics`` answers for every worker.
     """
     import uvicorn
+
+    from service.metrics import MULTIPROC_ENV
 
     given = os.environ.get(MULTIPROC_ENV)
     folder = Path(given) if given else Path(tempfile.mkdtemp(prefix="cra-metrics-"))
@@ -125,7 +136,9 @@ def serve(
     ``CRA_STATE_URL`` (SQLite in the data dir on one host, Postgres across hosts).
     """
     import uvicorn
+    from pydantic import ValidationError
 
+    from service.api.settings import ServeSettings, is_loopback
     from service.app import create_app
     from service.logs import configure_logging
 
@@ -189,6 +202,8 @@ def keys_create(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Create a key; its secret is printed once and only its hash is stored."""
+    from service.keys import ApiKeyError
+
     keys = _keys(ctx)
     try:
         record, secret = keys.create(name, role, list(patients or []))
@@ -223,6 +238,8 @@ def keys_list(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json"
 @keys_app.command("revoke")
 def keys_revoke(ctx: typer.Context, key_id: Annotated[str, typer.Argument(help="The key's id.")]) -> None:
     """Revoke a key; requests with it get 401 from then on."""
+    from service.keys import ApiKeyError
+
     keys = _keys(ctx)
     try:
         record = keys.revoke(key_id)
@@ -242,6 +259,8 @@ def keys_import(
 
     For a move to Postgres: set CRA_STATE_URL, unset CRA_API_KEYS_DB, then import the old file.
     """
+    from service.keys import KeyStore
+
     if not source.is_file():
         raise fail(f"{source} is not a file; give the SQLite file the keys are in")
     old = KeyStore(source)
@@ -317,6 +336,8 @@ def feedback_export(
     ),
 ) -> None:
     """Write the de-identified data set (question, evidence ids, answer, correction) as JSONL."""
+    from service.feedback import FeedbackStore
+
     store = FeedbackStore.at(_deps(ctx).settings.data_dir)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     n = 0
