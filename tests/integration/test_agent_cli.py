@@ -76,8 +76,10 @@ def test_chat_answers_and_prints_citations(world: World) -> None:
         (("ask", "statin?", "--questions", "x.jsonl"), 2, "not both"),
         (("ask", "--questions", "/no/such.jsonl"), 2, "no such file"),
         (("ask", "statins?", "--thread", "bad id!"), 2, "malformed"),
+        (("ask", "statins?", "--as-of", "2020-13-45"), 2, "YYYY-MM-DD"),
     ],
 )
 def test_ask_bad_input(world: World, args: tuple[str, ...], code: int, needle: str) -> None:
     done = run(world, *args)
     assert done.returncode == code and needle in done.stderr, (done.returncode, done.stderr)
+    assert "Traceback" not in done.stderr
