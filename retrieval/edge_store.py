@@ -1,9 +1,16 @@
-"""The embedded Qdrant engine (``qdrant-edge-py``): one shard folder per collection, in-process."""
+"""The embedded Qdrant engine (``qdrant-edge-py``): one shard folder per collection, in-process.
+
+A shard is opened once per store, under a lock: the engine locks a shard's folder per open, so two
+requests opening it at once in one process would see each other as "another process". The folders
+hold patient records, so they are made 0700.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -34,6 +41,21 @@ _INDEX = {
 }
 _SPEC_FILE = "collection.json"
 _BATCH = 512
+_DIR_MODE = 0o700
+
+
+def _private_dirs(path: Path) -> None:
+    """``path`` and the folders above it that do not exist yet, made 0700; ``path`` narrowed if ours."""
+    missing = []
+    at = path
+    while not at.exists() and at != at.parent:
+        missing.append(at)
+        at = at.parent
+    for folder in reversed(missing):
+        folder.mkdir(mode=_DIR_MODE, exist_ok=True)
+        folder.chmod(_DIR_MODE)
+    if path.stat().st_uid == os.getuid() and path.stat().st_mode & 0o777 != _DIR_MODE:
+        path.chmod(_DIR_MODE)
 
 
 def _condition(cond: Condition) -> qe.FieldCondition:
@@ -74,11 +96,12 @@ class EdgeStore:
         self.root = Path(root)
         self.target = f"embedded engine at {self.root}"
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
+            _private_dirs(self.root)
         except OSError as exc:
             raise StoreUnavailableError(str(self.root), f"cannot create the data folder ({exc})") from exc
         self._shards: dict[str, qe.EdgeShard] = {}
         self._specs: dict[str, CollectionSpec] = {}
+        self._open_lock = threading.RLock()  # opening, creating and dropping shards
 
     # -- collections -------------------------------------------------------
     def _dir(self, name: str) -> Path:
@@ -88,6 +111,10 @@ class EdgeStore:
         return (self._dir(name) / _SPEC_FILE).exists()
 
     def ensure_collection(self, spec: CollectionSpec) -> None:
+        with self._open_lock:
+            self._ensure_collection(spec)
+
+    def _ensure_collection(self, spec: CollectionSpec) -> None:
         folder = self._dir(spec.name)
         spec_path = folder / _SPEC_FILE
         if spec_path.exists():
@@ -101,7 +128,7 @@ class EdgeStore:
             shard = self._shard(spec.name)
             missing = {k: v for k, v in spec.indexes.items() if k not in stored.get("indexes", {})}
         else:
-            folder.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
             config = qe.EdgeConfig(
                 vectors={
                     spec.dense_name: qe.EdgeVectorParams(size=spec.dense_dim, distance=qe.Distance.Cosine)
@@ -153,6 +180,13 @@ class EdgeStore:
         return self._specs[name]
 
     def _shard(self, name: str) -> qe.EdgeShard:
+        shard = self._shards.get(name)  # the hot path takes no lock: a dict read is atomic
+        if shard is not None:
+            return shard
+        with self._open_lock:
+            return self._shards.get(name) or self._load(name)
+
+    def _load(self, name: str) -> qe.EdgeShard:
         if name not in self._shards:
             self._spec(name)
             try:
@@ -169,11 +203,12 @@ class EdgeStore:
         return self._shards[name]
 
     def drop_collection(self, name: str) -> None:
-        shard = self._shards.pop(name, None)
-        if shard is not None:
-            shard.close()
-        self._specs.pop(name, None)
-        shutil.rmtree(self._dir(name), ignore_errors=True)
+        with self._open_lock:
+            shard = self._shards.pop(name, None)
+            if shard is not None:
+                shard.close()
+            self._specs.pop(name, None)
+            shutil.rmtree(self._dir(name), ignore_errors=True)
 
     # -- writes --------------------------------------------------------------
     def upsert(self, collection: str, points: Sequence[PointRecord]) -> None:
@@ -299,6 +334,7 @@ class EdgeStore:
         return [_hit(p) for p in self._shard(collection).query(request)]
 
     def close(self) -> None:
-        for shard in self._shards.values():
-            shard.close()
-        self._shards.clear()
+        with self._open_lock:
+            for shard in self._shards.values():
+                shard.close()
+            self._shards.clear()

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from service.private_files import FILE_MODE, private_file
 from service.sqlite_db import open_sqlite, write_transaction
 
 __all__ = [
@@ -92,6 +93,8 @@ class SqliteAuditStore:
         self.where = f"sqlite {path}"
         self._lock = threading.Lock()
         self._db = open_sqlite(path, _SCHEMA)
+        if self.head_path.exists():
+            private_file(self.head_path)  # a head written by an older version
 
     def append(self, seal: Sealer) -> None:
         with self._lock, write_transaction(self._db) as db:  # other processes wait here
@@ -103,7 +106,9 @@ class SqliteAuditStore:
 
     def _write_head(self, seq: int, digest: str) -> None:
         tmp = self.head_path.with_suffix(f".head.{os.getpid()}.{threading.get_ident()}")
-        tmp.write_text(json.dumps({"seq": seq, "hash": digest}))
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps({"seq": seq, "hash": digest}))
         tmp.replace(self.head_path)
 
     def head(self) -> tuple[int, str] | None:

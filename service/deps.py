@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -11,6 +12,7 @@ from retrieval.embedders import Bm25SparseEncoder, SentenceTransformerEncoder, m
 from retrieval.guidelines import GuidelineSearch
 from retrieval.patients import PatientSearch
 from retrieval.store import VectorStore, open_store
+from service.private_files import private_dir, private_file
 
 if TYPE_CHECKING:
     from agent.runner import Agent
@@ -20,14 +22,25 @@ __all__ = ["Deps"]
 
 @dataclass
 class Deps:
-    """Settings plus the store, encoders and agent, each built on first use and then reused."""
+    """Settings plus the store, encoders and agent, each built on first use and then reused.
+
+    The store is opened once even when the first requests after a start ask for it at the same
+    time (the embedded engine refuses a second open of its folders).
+    """
 
     settings: AgentSettings = field(default_factory=AgentSettings)
     _closers: list[Any] = field(default_factory=list, init=False, repr=False)
+    _store_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @cached_property
     def store(self) -> VectorStore:
-        return open_store(self.settings)
+        # cached_property alone does not serialize first uses (Python 3.12 dropped its lock): the
+        # store is put in place under this lock, so a second caller finds it instead of reopening.
+        with self._store_lock:
+            if "store" not in self.__dict__:
+                self.__dict__["store"] = open_store(self.settings)
+            store: VectorStore = self.__dict__["store"]
+            return store
 
     @cached_property
     def dense(self) -> SentenceTransformerEncoder:
@@ -63,8 +76,12 @@ class Deps:
         from agent.checkpoints import open_checkpointer
         from agent.factory import make_agent
 
+        if not self.settings.checkpointer_url:  # threads hold questions about patients: owner only
+            private_dir(self.settings.data_dir)
         saver, closer = open_checkpointer(self.settings)
         self._closers.append(closer)
+        if not self.settings.checkpointer_url and self.settings.threads_db.exists():
+            private_file(self.settings.threads_db)
         return make_agent(
             self.settings,
             guidelines=self.guideline_search,
