@@ -6,6 +6,10 @@
   twice, from one file or another, is one event. A payload hash (computed when the file is
   read) makes an unchanged re-read a no-op; an older ``meta.versionId``/``lastUpdated`` never overwrites a newer one; a newer
   version replaces the old and removes parts (components, note chunks) it no longer has.
+* Two copies of a resource with the same id and version whose source content differs are a
+  conflict, reported with their positions, never resolved silently: the copy read first stays
+  (for a versioned resource also against the copy already indexed; an unversioned resource read
+  again in a later batch or run replaces the stored one, as it has no version to order them by).
 * Synthea-like records repeat the same display strings endlessly, so the dense vector is
   computed from what an event *is* (type, category, display) and cached per distinct text;
   the BM25 vector carries the full text with its values and dates.
@@ -131,8 +135,10 @@ class PatientIndexer:
     # -- writing -------------------------------------------------------------
     def _flush(self, events: list[Event], report: PatientReport) -> None:
         """Write a batch, deciding versions per *resource* (all its parts together), not per event."""
-        # 1. Within the batch, keep only the newest version of each resource.
+        # 1. Within the batch, keep only the newest version of each resource; a copy of the same
+        #    version with other source content is a conflict: the copy read first stays.
         by_resource: dict[tuple[str, str], list[Event]] = {}
+        rejected: set[tuple[tuple[str, str], str]] = set()
         for e in events:
             key = (e["patient_id"], f"{e['resource_type']}/{e['resource_id']}")
             group = by_resource.get(key)
@@ -141,35 +147,55 @@ class PatientIndexer:
                     report.events_older_version += len(group)
                 by_resource[key] = [e]
             elif e.get("version", "") == group[0].get("version", ""):
-                if all(x["event_id"] != e["event_id"] for x in group):
+                if e.get("source_hash") != group[0].get("source_hash"):
+                    copy = (key, str(e.get("_origin", "")))
+                    if copy not in rejected:
+                        rejected.add(copy)
+                        kept = f"the copy at {group[0].get('_origin', 'an earlier position')}"
+                        report.conflict(copy[1], key[1], e.get("version", ""), kept)
+                elif all(x["event_id"] != e["event_id"] for x in group):
                     group.append(e)
             else:
                 report.events_older_version += 1
         # 2. What the store holds for these resources: by event id, then by resource for the rest.
         ids = [e["event_id"] for group in by_resource.values() for e in group]
         existing = {h.id: h.payload for h in self.store.retrieve(self.collection, ids)}
-        stored: dict[tuple[str, str], dict[str, str]] = {}  # resource -> {event id: version}
+        stored: dict[tuple[str, str], dict[str, tuple[str, str]]] = {}  # resource -> {id: (version, source)}
         for eid, found in existing.items():
             key = (str(found.get("patient_id")), str(found.get("resource_key")))
-            stored.setdefault(key, {})[eid] = str(found.get("version", ""))
+            stored.setdefault(key, {})[eid] = (
+                str(found.get("version", "")),
+                str(found.get("source_hash", "")),
+            )
         unseen = sorted({k for k in by_resource if k not in stored})
         for start in range(0, len(unseen), 1000):
             keys = tuple(k[1] for k in unseen[start : start + 1000])
             where = Filter(must=(AnyOf("resource_key", keys),))
-            for eid, found in self.store.scroll(
-                self.collection, where, fields=["patient_id", "resource_key", "version"]
-            ):
+            fields = ["patient_id", "resource_key", "version", "source_hash"]
+            for eid, found in self.store.scroll(self.collection, where, fields=fields):
                 key = (str(found.get("patient_id")), str(found.get("resource_key")))
                 if key in by_resource:
-                    stored.setdefault(key, {})[eid] = str(found.get("version", ""))
-        # 3. Per resource: an older incoming version is ignored; a newer one replaces every old part.
+                    stored.setdefault(key, {})[eid] = (
+                        str(found.get("version", "")),
+                        str(found.get("source_hash", "")),
+                    )
+        # 3. Per resource: an older incoming version is ignored; a newer one replaces every old part;
+        #    the same version from other source content conflicts with the stored copy, which stays.
         to_write: list[Event] = []
         stale: list[str] = []
         for key, group in by_resource.items():
             version = group[0].get("version", "")
-            old = stored.get(key, {})
+            old = {eid: v for eid, (v, _) in stored.get(key, {}).items()}
             if any(_newer(v, version) for v in old.values()):
                 report.events_older_version += len(group)
+                continue
+            digest = str(group[0].get("source_hash") or "")
+            if (
+                version
+                and digest
+                and any(v == version and h and h != digest for v, h in stored.get(key, {}).values())
+            ):
+                report.conflict(str(group[0].get("_origin", "")), key[1], version, "the copy already indexed")
                 continue
             if old and set(old.values()) != {version}:
                 # ``old`` may hold only the ids this batch shares with the stored version: read the
@@ -186,7 +212,7 @@ class PatientIndexer:
                 if prior is not None and prior.get("content_hash") == e["content_hash"]:
                     report.events_unchanged += 1
                     continue
-                payload: dict[str, Any] = dict(e)
+                payload: dict[str, Any] = {k: v for k, v in e.items() if k != "_origin"}
                 payload["resource_key"] = key[1]
                 to_write.append(payload)
         if to_write:

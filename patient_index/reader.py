@@ -2,18 +2,22 @@
 
 Bundles (transaction, collection, searchset, batch) are streamed entry by entry with ijson,
 so a 200 MB bundle never sits in memory whole; Bulk Data NDJSON files are read line by line.
-Each resource comes with its position in the file, so a report can point at a bad one.
+Each resource comes with its position in the file, so a report can point at a bad one. A problem
+is told by where and what rule it breaks, never by quoting the file (the streaming parser's own
+message shows the bytes around the error, which may be anyone's data).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import ijson
+import numpy as np
 
 from patient_index.events import patient_ref
 
@@ -22,6 +26,10 @@ __all__ = ["SourceItem", "bundle_aliases", "expand_patient_paths", "iter_resourc
 _SUFFIXES = (".json", ".ndjson", ".jsonl")
 # Bundles up to this size are parsed whole; larger ones are streamed entry by entry.
 _LOAD_WHOLE_BYTES = 32_000_000
+_TYPE_NAME = re.compile(r"[A-Za-z]{1,64}")
+_MAX_DEPTH = 256  # FHIR content nests a few dozen levels at most
+_TOO_DEEP = "JSON nested too deeply to read (a FHIR resource is never nested this deep)"
+_NOT_FHIR = "give Bundles (transaction, collection, searchset) or Bulk Data NDJSON"
 
 
 @dataclass
@@ -99,14 +107,46 @@ def _iter_ndjson(path: Path) -> Iterator[SourceItem]:
             except ValueError as exc:
                 yield SourceItem(f"line {n}", None, f"invalid JSON ({exc})")
                 continue
+            except RecursionError:
+                yield SourceItem(f"line {n}", None, _TOO_DEEP)
+                continue
             if not isinstance(obj, dict) or not isinstance(obj.get("resourceType"), str):
                 yield SourceItem(f"line {n}", None, "not a FHIR resource (no resourceType)")
                 continue
             yield SourceItem(f"line {n}", obj)
 
 
+class _DepthLimited:
+    """A binary file whose ``read`` fails once brackets nest deeper than ``_MAX_DEPTH``.
+
+    The streaming parser tracks the path of every value, so a file nested 100,000 deep costs it
+    memory quadratic in the depth; this stops such a file after reading it once. Brackets inside
+    strings count too, which only ever errs towards depth: real FHIR stays far below the limit.
+    """
+
+    def __init__(self, fh: Any) -> None:
+        self.fh = fh
+        self.depth = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.fh.read(n)
+        if data:
+            b = np.frombuffer(data, dtype=np.uint8)
+            step = np.isin(b, (0x5B, 0x7B)).astype(np.int32) - np.isin(b, (0x5D, 0x7D)).astype(np.int32)
+            levels = np.cumsum(step) + self.depth
+            if levels.size and int(levels.max()) > _MAX_DEPTH:
+                raise ValueError(_TOO_DEEP)
+            self.depth = int(levels[-1])
+        return bytes(data)
+
+    def seek(self, offset: int) -> None:
+        self.fh.seek(offset)
+        self.depth = 0
+
+
 def _iter_bundle(path: Path) -> Iterator[SourceItem]:
-    with path.open("rb") as fh:
+    with path.open("rb") as raw:
+        fh = _DepthLimited(raw)
         # Peek at the top-level type without loading the file.
         kind = None
         for prefix, event, value in ijson.parse(fh):
@@ -116,10 +156,7 @@ def _iter_bundle(path: Path) -> Iterator[SourceItem]:
                 kind = value
                 break
         if kind != "Bundle":
-            raise ValueError(
-                f"not a FHIR Bundle or NDJSON file (resourceType {kind!r}); "
-                "give Bundles (transaction, collection, searchset) or Bulk Data NDJSON"
-            )
+            raise ValueError(_not_a_bundle(kind))
         fh.seek(0)
         for i, entry in enumerate(ijson.items(fh, "entry.item", use_float=True)):
             r = entry.get("resource") if isinstance(entry, dict) else None
@@ -135,18 +172,22 @@ def _iter_loaded_bundle(path: Path) -> Iterator[SourceItem]:
         bundle = json.loads(path.read_bytes())
     except ValueError as exc:
         raise ValueError(f"invalid JSON ({exc})") from exc
+    except RecursionError:
+        raise ValueError(_TOO_DEEP) from None
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         kind = bundle.get("resourceType") if isinstance(bundle, dict) else type(bundle).__name__
-        raise ValueError(
-            f"not a FHIR Bundle or NDJSON file (resourceType {kind!r}); "
-            "give Bundles (transaction, collection, searchset) or Bulk Data NDJSON"
-        )
+        raise ValueError(_not_a_bundle(kind))
     for i, entry in enumerate(bundle.get("entry") or []):
         r = entry.get("resource") if isinstance(entry, dict) else None
         if not isinstance(r, dict) or not isinstance(r.get("resourceType"), str):
             yield SourceItem(f"entry[{i}]", None, "entry without a FHIR resource")
             continue
         yield SourceItem(f"entry[{i}]", r, full_url=str(entry.get("fullUrl") or ""))
+
+
+def _not_a_bundle(kind: object) -> str:
+    shown = repr(kind) if isinstance(kind, str) and _TYPE_NAME.fullmatch(kind) else "not a type name"
+    return f"not a FHIR Bundle or NDJSON file (resourceType {shown}); {_NOT_FHIR}"
 
 
 def iter_resources(path: Path) -> Iterator[SourceItem]:
@@ -163,4 +204,8 @@ def iter_resources(path: Path) -> Iterator[SourceItem]:
     try:
         yield from _iter_bundle(path)
     except ijson.JSONError as exc:
-        raise ValueError(f"invalid JSON ({exc})") from exc
+        # yajl's message is "lexical error: ..." then the bytes around the error: keep the first line
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"invalid JSON ({first.strip()})") from None
+    except RecursionError:
+        raise ValueError(_TOO_DEEP) from None

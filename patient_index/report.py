@@ -1,4 +1,7 @@
-"""What one ``cra index patients`` run did: counts, skipped resources and files, timings."""
+"""What one ``cra index patients`` run did: counts, skipped resources and files, conflicts, timings.
+
+Reasons name the position, the field and the rule, never a value read from the file.
+"""
 
 from __future__ import annotations
 
@@ -29,6 +32,8 @@ class PatientReport:
     skipped_by_type: Counter[str] = field(default_factory=Counter)
     skipped: list[dict[str, str]] = field(default_factory=list)
     files_skipped: list[dict[str, str]] = field(default_factory=list)
+    conflicts_total: int = 0
+    conflicts: list[dict[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     seconds_encoding: float = 0.0
 
@@ -37,6 +42,19 @@ class PatientReport:
         self.skipped_by_type[rtype] += 1
         if len(self.skipped) < _MAX_DETAILS:
             self.skipped.append({"source": source, "position": position, "type": rtype, "reason": reason})
+
+    def conflict(self, origin: str, resource: str, version: str, kept: str) -> None:
+        """Count a copy of a resource (same id, same version) whose content differs from the one kept."""
+        self.conflicts_total += 1
+        if len(self.conflicts) < _MAX_DETAILS:
+            self.conflicts.append(
+                {
+                    "source": origin,
+                    "resource": resource,
+                    "version": version or "(none)",
+                    "reason": f"same id and version as {kept}, different content; {kept} is kept",
+                }
+            )
 
     def absorb(self, part: PatientReport) -> None:
         """Add the reading counts of one file (read elsewhere, perhaps in another process)."""
@@ -49,6 +67,8 @@ class PatientReport:
         self.skipped_by_type.update(part.skipped_by_type)
         self.skipped.extend(part.skipped[: max(0, _MAX_DETAILS - len(self.skipped))])
         self.files_skipped.extend(part.files_skipped)
+        self.conflicts_total += part.conflicts_total
+        self.conflicts.extend(part.conflicts[: max(0, _MAX_DETAILS - len(self.conflicts))])
 
     def as_json(self) -> dict[str, Any]:
         """The report as plain JSON (what ``--json`` prints)."""
@@ -68,6 +88,8 @@ class PatientReport:
             "skipped_by_type": dict(sorted(self.skipped_by_type.items())),
             "skipped": self.skipped,
             "files_skipped": self.files_skipped,
+            "conflicting_duplicates": self.conflicts_total,
+            "conflicts": self.conflicts,
             "seconds": round(self.seconds, 3),
             "seconds_encoding": round(self.seconds_encoding, 3),
             "events_per_second": round(self.events_total / self.seconds, 1) if self.seconds else None,

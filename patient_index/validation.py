@@ -8,17 +8,23 @@ the resource's model, which accepts an instance of the right class as already va
 resource's own rules (required fields, choice types, nulls in lists) still run every time.
 A resource that fails is validated again plainly, so its error reads exactly as without the
 cache.
+
+An error names the field and the rule it broke, never the rejected value: pydantic's own message
+(``input_value='SSN 999-12-3456'``) would copy whatever sat in the wrong field into reports,
+JSON output and logs.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import typing
 from functools import cache
 from typing import Any
 
-__all__ = ["is_unknown_type", "load_models", "validation_error"]
+__all__ = ["describe_error", "is_unknown_type", "load_models", "validation_error"]
 
+_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _MAX_CACHED = 20_000  # validated elements kept (per process); cleared when full
 _elements: dict[tuple[type, str], Any] = {}
 
@@ -104,6 +110,30 @@ def validation_error(resource: dict[str, Any]) -> str | None:
     try:
         model.model_validate(resource)
     except Exception as exc:  # pydantic's ValidationError, or fhir-core's own errors
-        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-        return "invalid FHIR: " + "; ".join(lines[1:3] if len(lines) > 1 else lines[:1])[:300]
+        return "invalid FHIR: " + describe_error(exc)
     return None
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    """A field path such as ``valueQuantity.value`` or ``category[0]``; unknown field names that do not
+    look like names (they come from the file) are not spelled out."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            name = str(part) if _FIELD.fullmatch(str(part)) else "(unnamed field)"
+            out += f".{name}" if out else name
+    return out or "(resource)"
+
+
+def describe_error(exc: Exception, limit: int = 2) -> str:
+    """The first ``limit`` problems of a validation error as ``field: rule [type=...]``, without values."""
+    from pydantic import ValidationError
+
+    if not isinstance(exc, ValidationError):  # fhir-core's own errors may quote what they read
+        return f"the resource was refused by the FHIR model ({type(exc).__name__})"
+    errors = exc.errors(include_url=False, include_input=False, include_context=False)
+    parts = [f"{_location(tuple(e['loc']))}: {e['msg']} [type={e['type']}]" for e in errors[:limit]]
+    more = f"; and {len(errors) - limit} more" if len(errors) > limit else ""
+    return ("; ".join(parts) + more)[:300]

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol, get_args
 
+from patient_index.ids import FHIR_ID_RULE, is_fhir_id
 from service.sqlite_db import open_sqlite
 
 __all__ = [
@@ -178,6 +179,13 @@ class KeyStore:
         scope = tuple(dict.fromkeys(p.strip() for p in patients if p.strip()))
         if role != "admin" and not scope:
             raise ApiKeyError("give --patient ID (repeatable) or --patient '*' for every patient")
+        invalid = [p for p in scope if p != ALL_PATIENTS and not is_fhir_id(p)]
+        if invalid:  # such a key could never read anyone: a typo or a pasted name, not an id
+            shown = ", ".join(repr(p) for p in invalid[:3] if len(p) <= 80) or "one of them"
+            raise ApiKeyError(
+                f"--patient {shown} is not a FHIR Patient id ({FHIR_ID_RULE}); "
+                "give the id as `cra patient list` shows it, or '*' for every patient"
+            )
         key_id = secrets.token_hex(6)
         secret = f"cra_{key_id}_{secrets.token_urlsafe(32)}"
         record = ApiKey(key_id, name.strip(), role, scope or (ALL_PATIENTS,), time.time())  # type: ignore[arg-type]

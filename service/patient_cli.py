@@ -32,8 +32,13 @@ def index_patients(
         bool, typer.Option("--validate/--no-validate", help="Validate with fhir.resources.")
     ] = True,
 ) -> None:
-    """Index FHIR records as patient timelines (idempotent; newer resource versions replace older)."""
+    """Index FHIR records as patient timelines (idempotent; newer resource versions replace older).
+
+    Exits 1 when no file could be read (none found, or every one missing, empty, too large or not
+    FHIR JSON), after printing the report; a run that read at least one file exits 0.
+    """
     from patient_index.indexer import PatientIndexer
+    from patient_index.pipeline import ReaderError
 
     deps = _deps(ctx)
     with user_errors():
@@ -44,11 +49,21 @@ def index_patients(
             collection=deps.settings.patient_collection,
             validate=validate,
         )
-        report = run_with_progress(lambda update: indexer.index(paths, update), enabled=not as_json)
+        try:
+            report = run_with_progress(lambda update: indexer.index(paths, update), enabled=not as_json)
+        except ReaderError as exc:
+            raise fail(f"reading the files failed ({exc}); run again (indexing is idempotent)") from exc
     data = report.as_json()
+    nothing_read = data["files_read"] == 0
     if as_json:
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
-        return
+    else:
+        _print_index_report(data)
+    if nothing_read:
+        raise fail("nothing was indexed: no FHIR file could be read (see the reasons above)", code=1)
+
+
+def _print_index_report(data: dict[str, Any]) -> None:
     out.print(
         f"files read {data['files_read']}, patients {data['patients']}, events {data['events_total']} "
         f"({data['events_written']} written, {data['events_unchanged']} unchanged), "
@@ -65,6 +80,16 @@ def index_patients(
         out.print(f"  file skipped {s['source']}: {s['reason']}", highlight=False, markup=False)
     if data["unit_flags"]:
         out.print(f"  {data['unit_flags']} value(s) in units that could not be normalised (kept, flagged)")
+    if data["conflicting_duplicates"]:
+        out.print(
+            f"  conflicting duplicates {data['conflicting_duplicates']} (same id and version, "
+            "different content; the first copy is kept):",
+            highlight=False,
+        )
+    for c in data["conflicts"][:20]:
+        out.print(
+            f"  conflict {c['resource']} at {c['source']}: {c['reason']}", highlight=False, markup=False
+        )
 
 
 def _day(value: str | None, option: str) -> float | None:

@@ -148,3 +148,37 @@ def test_delete_is_the_last_word(indexed: tuple[Path, list[dict[str, str]]]) -> 
     assert store.answer("answer-erase-me") is None and store.answer("answer-keep-me") is not None
     assert store.count() == 1
     store.close()
+
+
+def test_index_exits_non_zero_when_no_file_could_be_read(tmp_path: Path) -> None:
+    (tmp_path / "empty.json").write_text("")
+    (tmp_path / "other.json").write_text(json.dumps({"resourceType": "Patient", "id": "p"}, indent=2))
+    run = cra(tmp_path / "data", "index", "patients", str(tmp_path / "empty.json"), str(tmp_path / "other.json"),
+              str(tmp_path / "missing.json"), "--json")  # fmt: skip
+    assert run.returncode == 1, run.stderr
+    assert len(json.loads(run.stdout)["files_skipped"]) == 3  # the report still comes out
+    assert "nothing was indexed" in run.stderr
+
+
+def test_index_output_names_fields_never_values_and_survives_a_deep_bundle(tmp_path: Path) -> None:
+    """A 100,000-deep Bundle ended the run with a traceback; values in the wrong field were echoed."""
+    depth = 100_000
+    (tmp_path / "a_deep.json").write_text('{"resourceType": "Bundle", "entry": [{"resource": ' * depth + "{}"
+                                          + "}]}" * depth)  # fmt: skip
+    obs = {"resourceType": "Observation", "id": "o1", "meta": {"versionId": "1"}, "status": "final",
+           "code": {"text": "Glucose"}, "subject": {"reference": "Patient/pat"},
+           "valueQuantity": {"value": 98, "unit": "mg/dL"}}  # fmt: skip
+    lines = [
+        {"resourceType": "Patient", "id": "pat"},
+        obs,
+        obs | {"valueQuantity": {"value": 250, "unit": "mg/dL"}},
+        obs | {"id": "o2", "effectiveDateTime": "SSN 999-12-3456"},
+    ]
+    (tmp_path / "b.ndjson").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    run = cra(tmp_path / "data", "index", "patients", str(tmp_path))
+    text = run.stdout + run.stderr
+    assert run.returncode == 0, text
+    assert "Traceback" not in text and "999-12-3456" not in text
+    assert "a_deep.json: JSON nested too deeply" in text
+    assert "effectiveDateTime" in text
+    assert "conflicting duplicates 1" in text and "conflict Observation/o1" in text

@@ -434,6 +434,102 @@ def test_ndjson_with_a_broken_line(indexer: PatientIndexer, tmp_path: Path, seed
     _assert_unchanged(indexer.store, seeded)
 
 
+def test_rejected_values_never_reach_the_report(
+    indexer: PatientIndexer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A value in the wrong field (here an SSN) is reported by field and rule, never echoed."""
+    secret = "SSN 999-12-3456"
+    bundle = _bundle(
+        (None, _patient("kim")),
+        (None, _observation("kim-1", "Patient/kim") | {"effectiveDateTime": secret}),
+        (None, _observation("kim-2", "Patient/kim") | {"valueQuantity": {"value": secret}}),
+        (None, _observation("kim-3", f"Patient/{secret}")),
+        (None, _observation("kim-4", "urn:uuid:" + secret)),
+    )
+    odd = tmp_path / "odd.json"
+    odd.write_text(json.dumps({"resourceType": secret, "id": "x"}, indent=2))
+    big = tmp_path / "big.json"  # streamed (see below): the parser's own message quotes the bytes
+    big.write_text('{"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "Patient", "id": "a", '
+                   f'"name": {secret}}}}}]}}')  # fmt: skip
+    monkeypatch.setattr("patient_index.reader._LOAD_WHOLE_BYTES", 100)
+    report = indexer.index([_write(tmp_path / "kim.json", bundle), str(odd), str(big)])
+    shown = json.dumps(report.as_json())
+    assert "999-12-3456" not in shown
+    reasons = _reasons(report)
+    assert "effectiveDateTime" in reasons["entry[1]"] and "valueQuantity.value" in reasons["entry[2]"]
+    assert "a valid Patient id" in reasons["entry[3]"]
+    assert "does not name a Patient" in reasons["entry[4]"]
+    assert {"odd.json", "big.json"} <= set(_file_reasons(report))
+    assert _count(indexer.store, "kim") == 1
+
+
+def test_an_observation_naming_an_invalid_patient_id_is_refused(
+    indexer: PatientIndexer, tmp_path: Path, seeded: dict[str, int]
+) -> None:
+    """FHIR ids are [A-Za-z0-9-.]{1,64}: no patient could own ``Patient/a b`` or a 65-character id."""
+    refs = ["Patient/not an id", "Patient/" + "x" * 65, "Patient/a_b", "Patient/ok-id.1"]
+    lines = [_observation(f"o{n}", ref) for n, ref in enumerate(refs)]
+    report = indexer.index([_write(tmp_path / "Observation.ndjson", lines)])
+    reasons = _reasons(report)
+    assert set(reasons) == {"line 1", "line 2", "line 3"}
+    assert all("a valid Patient id" in r for r in reasons.values())
+    assert report.patients == {"ok-id.1"} and _count(indexer.store, "ok-id.1") == 1
+    _assert_unchanged(indexer.store, seeded)
+
+
+def test_a_deeply_nested_bundle_is_skipped_and_the_other_files_indexed(
+    indexer: PatientIndexer, tmp_path: Path
+) -> None:
+    depth = 100_000
+    deep = tmp_path / "a_deep.json"
+    deep.write_text('{"resourceType": "Bundle", "entry": [{"resource": ' * depth + "{}" + "}]}" * depth)
+    good = _write(tmp_path / "b_good.ndjson", [_patient("lou"), _observation("lou-1", "Patient/lou")])
+    report = indexer.index([str(deep), good])
+    assert "nested too deeply" in _file_reasons(report)["a_deep.json"]
+    assert report.files_read == 1 and _count(indexer.store, "lou") == 2
+
+
+# -- conflicting duplicates --------------------------------------------------------
+
+
+def test_conflicting_duplicates_are_reported_and_the_first_copy_kept(
+    indexer: PatientIndexer, tmp_path: Path
+) -> None:
+    """Same id and version, different content: the first copy stays, every conflict is reported."""
+    first = _write(tmp_path / "a.ndjson", [_observation("m1", "Patient/mia", value=100, version="1")])
+    other = _write(tmp_path / "b.ndjson", [_observation("m1", "Patient/mia", value=140, version="1")])
+    same = _write(tmp_path / "c.ndjson", [_observation("m1", "Patient/mia", value=100, version="1")])
+    report = indexer.index([first, other, same])  # one run, one batch
+    assert report.conflicts_total == 1
+    (conflict,) = report.as_json()["conflicts"]
+    assert conflict["resource"] == "Observation/m1" and conflict["version"] == "1"
+    assert conflict["source"].endswith("b.ndjson line 1") and "a.ndjson line 1" in conflict["reason"]
+    assert report.as_json()["conflicting_duplicates"] == 1
+    (event,) = _resource_events(indexer.store, "Observation/m1")
+    assert event["value"] == 100.0
+
+    again = indexer.index([other])  # a later run: the indexed copy stays, the conflict is reported
+    assert again.conflicts_total == 1 and again.events_written == 0
+    assert "already indexed" in again.conflicts[0]["reason"]
+    (event,) = _resource_events(indexer.store, "Observation/m1")
+    assert event["value"] == 100.0
+
+    # the same record from a Bundle (urn:uuid references, other meta) is no conflict
+    bundle = _bundle(
+        ("urn:uuid:55555555-ffff-4fff-8fff-000000000005", _patient("mia")),
+        (None, _observation("m1", "urn:uuid:55555555-ffff-4fff-8fff-000000000005", value=100, version="1")),
+    )
+    assert indexer.index([_write(tmp_path / "mia.json", bundle)]).conflicts_total == 0
+
+
+def test_unversioned_conflicts_in_one_file_keep_the_first(indexer: PatientIndexer, tmp_path: Path) -> None:
+    lines = [_observation("u1", "Patient/ned", value=90), _observation("u1", "Patient/ned", value=95)]
+    report = indexer.index([_write(tmp_path / "Observation.ndjson", lines)])
+    assert report.conflicts_total == 1 and report.conflicts[0]["version"] == "(none)"
+    (event,) = _resource_events(indexer.store, "Observation/u1")
+    assert event["value"] == 90.0
+
+
 # -- right to erasure ------------------------------------------------------------
 
 

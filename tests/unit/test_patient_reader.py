@@ -67,3 +67,40 @@ def test_not_a_bundle_and_broken_json(tmp_path: Path, monkeypatch: pytest.Monkey
     )
     with pytest.raises(ValueError, match="invalid JSON"):
         list(reader.iter_resources(broken))
+
+
+def test_errors_never_quote_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The streaming parser's message shows the bytes around a syntax error; a report must not."""
+    monkeypatch.setattr(reader, "_LOAD_WHOLE_BYTES", 0)
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "Patient", '
+                      '"id": "a", "name": SSN 999-12-3456}}]}')  # fmt: skip
+    with pytest.raises(ValueError, match="invalid JSON") as caught:
+        list(reader.iter_resources(broken))
+    assert "999-12-3456" not in str(caught.value)
+    odd = tmp_path / "odd.json"
+    odd.write_text(json.dumps({"resourceType": "SSN 999-12-3456", "id": "p"}, indent=2))
+    monkeypatch.setattr(reader, "_LOAD_WHOLE_BYTES", 32_000_000)
+    with pytest.raises(ValueError, match="not a FHIR Bundle") as caught:
+        list(reader.iter_resources(odd))
+    assert "999-12-3456" not in str(caught.value)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_bundle_nested_100000_deep_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stream: bool
+) -> None:
+    """Parsed whole it raised RecursionError (a traceback in the CLI); streamed it ran out of memory."""
+    if stream:
+        monkeypatch.setattr(reader, "_LOAD_WHOLE_BYTES", 0)
+    depth = 100_000
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"resourceType": "Bundle", "entry": [{"resource": ' * depth + "{}" + "}]}" * depth)
+    with pytest.raises(ValueError, match="nested too deeply"):
+        list(reader.iter_resources(deep))
+    lines = tmp_path / "deep.ndjson"
+    lines.write_text(
+        json.dumps({"resourceType": "Patient", "id": "a"}) + "\n" + "[" * depth + "]" * depth + "\n"
+    )
+    items = list(reader.iter_resources(lines))
+    assert items[0].resource is not None and "nested too deeply" in items[1].error

@@ -72,3 +72,27 @@ def test_an_invalid_element_is_never_cached_and_valid_ones_are_reused() -> None:
     for n in range(5):
         assert validation_error(_observation(id=f"o{n}")) is None
     assert len(validation._elements) == size  # every element of these was validated before
+
+
+SECRET = "SSN 999-12-3456"
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"effectiveDateTime": SECRET}, "effectiveDateTime"),
+        ({"valueQuantity": {"value": SECRET, "unit": "mg/dL"}}, "valueQuantity.value"),
+        ({"issued": SECRET}, "issued"),
+        ({"id": SECRET}, "id"),
+        ({"subject": {"reference": "Patient/p1", SECRET: 1}}, "subject"),
+    ],
+)
+def test_errors_name_the_field_and_the_rule_never_the_value(changes: dict[str, Any], field: str) -> None:
+    """pydantic's message carries ``input_value='SSN 999-12-3456'``: reports would copy it everywhere."""
+    resource = _observation()
+    resource.update(changes)
+    validation._elements.clear()
+    error = validation_error(resource)
+    assert error is not None and error.startswith("invalid FHIR: ")
+    assert field in error and "[type=" in error
+    assert "999-12-3456" not in error and "input_value" not in error

@@ -206,3 +206,23 @@ def test_rate_limit_and_auth_apply_to_v1_only(tmp_path: Path) -> None:
     audit = list(app.state.audit.records())
     assert [r["status"] for r in audit] == [200, 200, 429, 429] and all(r["who"]["key_id"] for r in audit)
     deps.close()
+
+
+@pytest.mark.parametrize("bad", ["John Smith", "SSN 999-12-3456", "a_b", "x" * 65, "p1/../p2"])
+def test_a_key_cannot_be_scoped_to_an_id_no_patient_could_have(tmp_path: Path, bad: str) -> None:
+    """FHIR ids are [A-Za-z0-9-.]{1,64}; a key scoped to anything else could never read anyone."""
+    keys = KeyStore.at(tmp_path)
+    with pytest.raises(ApiKeyError, match="not a FHIR Patient id"):
+        keys.create("ward 3", "clinician", ["p1", bad])
+    assert keys.list() == []
+    record, _ = keys.create("ward 3", "clinician", ["p1", "a-b.C9", "x" * 64])
+    assert record.patients == ("p1", "a-b.C9", "x" * 64)
+    assert keys.create("all", "service", ["*"])[0].patients == ("*",)
+    import service.serve_cli  # noqa: F401  (registers the commands)
+    from service.cli import app
+
+    made = CliRunner().invoke(
+        app, ["--data-dir", str(tmp_path), "keys", "create", "--name", "n", "--patient", bad]
+    )
+    assert made.exit_code == 2 and "not a FHIR Patient id" in made.output
+    assert "Traceback" not in made.output
