@@ -12,6 +12,21 @@ from evals.safety.world import POISONED_PATIENT, build_world
 __all__ = ["run_safety_suite"]
 
 
+def _service_attacks(world: Any, data_dir: Path, subset: int | None) -> list[dict[str, Any]]:
+    """The HTTP service's cases (:mod:`evals.safety.service`) against a live app over the same store."""
+    from agent.settings import AgentSettings
+    from evals.live_server import live_server
+    from evals.safety.service import Probe, run_service_cases
+    from service.deps import Deps
+
+    deps = Deps(AgentSettings(data_dir=data_dir))
+    deps.store = world.store
+    deps.dense = world.dense
+    with live_server(deps, api_rate_per_minute=6000, api_rate_burst=500) as live:
+        probe = Probe(live.url, live.key, world.patient_ids[0], world.patient_ids[1])
+        return run_service_cases(probe, subset)
+
+
 def run_safety_suite(
     settings: Any, dense: Any, sparse: Any, synthea: Path, *, subset: int | None
 ) -> dict[str, Any]:
@@ -35,6 +50,7 @@ def run_safety_suite(
 
         attacks = run_cases(load_cases("redteam", subset), world, agent_for)
         benign = run_cases(load_cases("benign", subset), world, agent_for)
+        attacks += _service_attacks(world, Path(tmp) / "service", subset)
         world.store.close()
     summary = summarize(attacks, "attack") + summarize(benign, "benign")
     n_att, n_ben = len(attacks), len(benign)
