@@ -11,19 +11,22 @@ from pathlib import Path
 
 import anyio
 from fastapi import APIRouter, Depends, FastAPI
-from fastapi.responses import FileResponse
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from service.api import ask, chat, feedback, health, patients, threads
+from service.api import ask, chat, evidence, feedback, health, patients, threads
 from service.api.depends import require_json
 from service.api.errors import install_error_handlers
-from service.api.middleware import RequestContext
+from service.api.health import require_ops_key
+from service.api.middleware import RequestContext, SecurityHeaders
 from service.api.settings import ServeSettings
 from service.deps import Deps
 from service.feedback import FeedbackStore
 from service.keys import open_key_store
 from service.limits import BodySizeLimit, RateLimiter
 from service.metrics import Metrics
+from service.private_files import private_dir, private_umask
 from service.runtime import tune_gc
 from service.shared_state import ReplayStore, StateSettings, open_shared_state
 
@@ -36,16 +39,20 @@ WEB_DIR = Path(str(files("service") / "web"))
 def _v1_router() -> APIRouter:
     """Every /v1 route: JSON bodies only; each route takes the caller's API key (``CurrentCaller``)."""
     v1 = APIRouter(dependencies=[Depends(require_json)])
-    for module in (ask, threads, chat, feedback, patients):
+    for module in (ask, threads, chat, feedback, patients, evidence):
         v1.include_router(module.router)
     return v1
 
 
-def _include_cds(app: FastAPI, replay: ReplayStore) -> None:
+def _include_cds(app: FastAPI, replay: ReplayStore, host: str) -> None:
     """The CDS Hooks routes (their own JWT auth, not our API keys), when that package is present.
 
     Their token verifier remembers ``jti`` values in the shared ``replay`` store, so a token
     replayed to another replica is refused too.
+
+    Raises:
+        ValueError: CDS Hooks would be unsafe on ``host`` (no ``CRA_CDS_BASE_URL`` off loopback,
+            or JWT checks disabled there); ``cra serve`` says so before it gets here.
     """
     try:
         from service.cds.routes import CdsState
@@ -53,8 +60,29 @@ def _include_cds(app: FastAPI, replay: ReplayStore) -> None:
     except ImportError as exc:
         log.warning("CDS Hooks routes not mounted", extra={"reason": type(exc).__name__})
         return
-    app.state.cds = CdsState(replay=replay)
+    state = CdsState(replay=replay)
+    problem = state.settings.public_bind_problem(host)
+    if problem:
+        raise ValueError(problem)
+    app.state.cds = state
     app.include_router(cds_router)
+
+
+def _include_docs(app: FastAPI) -> None:
+    """/openapi.json, /docs and /redoc behind an API key (``CRA_API_DOCS_AUTH``)."""
+    key = [Depends(require_ops_key)]
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=key)
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False, dependencies=key)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - docs")
+
+    @app.get("/redoc", include_in_schema=False, dependencies=key)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url="/openapi.json", title=f"{app.title} - ReDoc")
 
 
 def create_app(deps: Deps | None = None, settings: ServeSettings | None = None) -> FastAPI:
@@ -68,6 +96,8 @@ def create_app(deps: Deps | None = None, settings: ServeSettings | None = None) 
     deps = deps or Deps()
     settings = settings or ServeSettings()
     data_dir = deps.settings.data_dir
+    private_umask()  # what this process writes holds PHI: owner only (folders 0700, files 0600)
+    private_dir(data_dir)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -89,11 +119,16 @@ def create_app(deps: Deps | None = None, settings: ServeSettings | None = None) 
             if owned:
                 deps.close()
 
+    protect_docs = settings.docs_need_key
     app = FastAPI(
         title="Clinical reasoning agent",
         version="0.1.0",
         description="Cited answers from clinical guidelines and patient records.",
         lifespan=lifespan,
+        # protected: the same three pages, added below behind a key
+        openapi_url=None if protect_docs else "/openapi.json",
+        docs_url=None if protect_docs else "/docs",
+        redoc_url=None if protect_docs else "/redoc",
     )
     app.state.deps = deps
     app.state.serve_settings = settings
@@ -111,7 +146,9 @@ def create_app(deps: Deps | None = None, settings: ServeSettings | None = None) 
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(_v1_router())
-    _include_cds(app, shared.replay)
+    _include_cds(app, shared.replay, settings.serve_host)
+    if protect_docs:
+        _include_docs(app)
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
 
     @app.get("/", include_in_schema=False)
@@ -123,5 +160,6 @@ def create_app(deps: Deps | None = None, settings: ServeSettings | None = None) 
         max_bytes=settings.api_max_body_bytes,
         path_limits={"/cds-services": settings.cds_max_body_bytes},
     )
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestContext, state=app.state)  # outermost: sees every reply, 413s included
     return app

@@ -158,6 +158,16 @@ def serve(
             f"no API keys exist, so nobody could use the API on {settings.serve_host}; "
             "create one first: cra keys create --name NAME --role clinician --patient ID"
         )
+    try:
+        from service.cds.settings import CdsSettings
+
+        cds_problem = CdsSettings().public_bind_problem(settings.serve_host)
+    except ImportError:  # the CDS package is optional: without it no CDS route is served
+        cds_problem = None
+    except ValidationError as exc:
+        raise fail(f"CDS Hooks settings: {exc.errors()[0]['msg']}") from exc
+    if cds_problem:
+        raise fail(cds_problem)
     if workers > 1 and not deps.settings.qdrant_url:
         raise fail(
             f"--workers {workers} needs a Qdrant server: the embedded engine in {deps.settings.qdrant_dir} "

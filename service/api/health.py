@@ -1,19 +1,25 @@
-"""``/healthz`` (the process answers), ``/readyz`` (store and LLM reachable), ``/metrics`` (Prometheus)."""
+"""``/healthz`` (the process answers), ``/readyz`` (store and LLM reachable), ``/metrics`` (Prometheus).
+
+``/metrics``, like the API description, asks for an API key when ``CRA_API_DOCS_AUTH`` says so
+(by default off loopback): route names, counts and timings map the service for an attacker.
+"""
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
 import httpx
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from service.api.depends import require_caller
+from service.api.settings import ServeSettings
 from service.deps import Deps
 
-__all__ = ["router"]
+__all__ = ["require_ops_key", "router"]
 
 router = APIRouter(tags=["operations"])
 
@@ -64,7 +70,18 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=200 if ready else 503)
 
 
-@router.get("/metrics")
+def require_ops_key(
+    request: Request,
+    authorization: Annotated[str | None, Header()] = None,
+    x_api_key: Annotated[str | None, Header()] = None,
+) -> None:
+    """An API key for the operators' pages when the settings ask for one (401 without)."""
+    settings: ServeSettings = request.app.state.serve_settings
+    if settings.docs_need_key:
+        require_caller(request, authorization, x_api_key)
+
+
+@router.get("/metrics", dependencies=[Depends(require_ops_key)])
 async def metrics(request: Request) -> Response:
     """Prometheus text format."""
     return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -50,11 +50,25 @@ class ServeSettings(BaseSettings):
     serve_graceful_s: float = Field(
         default=20.0, ge=0, description="On SIGTERM, how long in-flight requests may finish."
     )
+    api_docs_auth: Literal["auto", "keys", "off"] = Field(
+        default="auto",
+        description=(
+            "keys: /docs, /redoc, /openapi.json and /metrics need an API key; off: open; "
+            "auto: keys off loopback, open on a loopback bind."
+        ),
+    )
 
     @field_validator("api_keys_db", mode="before")
     @classmethod
     def _empty_is_default(cls, value: object) -> object:
         return None if value == "" else value
+
+    @property
+    def docs_need_key(self) -> bool:
+        """Whether the API description and the metrics ask for an API key."""
+        if self.api_docs_auth == "auto":
+            return not is_loopback(self.serve_host)
+        return self.api_docs_auth == "keys"
 
     @model_validator(mode="after")
     def _no_open_public_bind(self) -> ServeSettings:

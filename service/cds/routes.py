@@ -1,7 +1,10 @@
-"""The CDS Hooks HTTP surface: discovery, the three services, feedback, and the cited passages.
+"""The CDS Hooks HTTP surface: discovery, the three services and feedback.
 
-Every call to ``/cds-services...`` carries the EHR's JWT (:mod:`service.cds.auth`). Errors are
+Every call to ``/cds-services...`` carries the EHR's JWT (:mod:`service.cds.auth`), and every call,
+answered or refused, leaves one audit record (never the token). Errors are
 ``{"error": code, "detail": reason}`` with a 4xx status; nothing from the request body is logged.
+The audience a token must name and the card links come from ``CRA_CDS_BASE_URL``, never from the
+request's ``Host`` header: without it, only calls addressed to a loopback host are answered.
 """
 
 from __future__ import annotations
@@ -11,11 +14,11 @@ import json
 import logging
 import threading
 import time
-import uuid
 from datetime import date
 from typing import Any
 
 import anyio
+import jwt
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
@@ -26,15 +29,20 @@ from service.cds.fhir import gather, patient_resources
 from service.cds.hooks import order_cards, patient_view_cards
 from service.cds.knowledge import Knowledge, load_knowledge
 from service.cds.settings import CdsSettings
+from service.cds.validation import check_draft_orders
+from service.net import is_loopback
 from service.shared_state import ReplayStore
 
-__all__ = ["AS_OF_EXTENSION", "CdsState", "router"]
+__all__ = ["AS_OF_EXTENSION", "CdsState", "router", "serialize_card"]
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["cds-hooks"])
 AS_OF_EXTENSION = "org.clinical-reasoning-agent.as-of"
 _OUTCOMES = ("accepted", "overridden")
 INLINE_MAX_RESOURCES = 400  # gathered resources up to which cards are built on the event loop
+# What a malformed resource the shape checks do not cover raises inside the hook's work: a 400
+# for the caller (the request is wrong), logged by type so a real bug stays visible.
+_MALFORMED = (TypeError, ValueError, AttributeError, KeyError, IndexError, RecursionError)
 
 
 class CdsState:
@@ -71,7 +79,21 @@ def _state(request: Request) -> CdsState:
 
 
 def _base(request: Request, state: CdsState) -> str:
-    return state.settings.base_url or str(request.base_url).rstrip("/")
+    """The public URL tokens are issued for: ``CRA_CDS_BASE_URL``, else a loopback request's own URL.
+
+    The ``Host`` header is the caller's to choose: trusting it off loopback would let a token for
+    ``attacker.example`` pass and point the card links there.
+    """
+    if state.settings.base_url:
+        return state.settings.base_url
+    if not is_loopback(request.url.hostname or ""):
+        raise CdsError(
+            503,
+            "base_url_required",
+            "CRA_CDS_BASE_URL is not set, so only loopback calls are answered; set it to this "
+            "service's public URL (e.g. https://cds.example.org)",
+        )
+    return str(request.base_url).rstrip("/")
 
 
 def _authorize(request: Request, state: CdsState, *paths: str) -> dict[str, Any]:
@@ -92,6 +114,8 @@ async def _json_body(request: Request) -> dict[str, Any]:
         raise CdsError(415, "unsupported_media_type", "send the request as Content-Type: application/json")
     try:
         body = json.loads(await request.body())
+    except RecursionError as exc:
+        raise CdsError(400, "malformed_json", "the body is nested too deeply") from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise CdsError(400, "malformed_json", "the body is not valid JSON") from exc
     if not isinstance(body, dict):
@@ -112,6 +136,8 @@ def _check_request(service: CdsService, body: dict[str, Any]) -> dict[str, Any]:
         raise CdsError(400, "invalid_context", f"context is missing required field(s): {', '.join(missing)}")
     if not isinstance(context["patientId"], str):
         raise CdsError(400, "invalid_context", "context.patientId must be a string")
+    if "draftOrders" in service.context_fields:
+        check_draft_orders(context)
     return context
 
 
@@ -126,15 +152,52 @@ def _as_of(body: dict[str, Any]) -> date:
         raise CdsError(400, "invalid_request", f"extension {AS_OF_EXTENSION} must be an ISO date") from exc
 
 
+def serialize_card(card: dict[str, Any]) -> dict[str, Any]:
+    """A card as sent: without ``links`` when it has none (the spec forbids an empty list)."""
+    if "links" in card and not card["links"]:
+        return {k: v for k, v in card.items() if k != "links"}
+    return card
+
+
+def _claimed_issuer(request: Request) -> str:
+    """The ``iss`` a refused token claims (unverified, clipped), for the audit record; never the token."""
+    _, _, token = request.headers.get("authorization", "").partition(" ")
+    try:
+        iss = jwt.decode(token.strip(), options={"verify_signature": False}).get("iss")
+    except (jwt.PyJWTError, AttributeError, TypeError, ValueError):
+        return ""
+    return iss[:200] if isinstance(iss, str) else ""
+
+
+def _refused(request: Request, exc: CdsError, event: str, service_id: str) -> JSONResponse:
+    """Log and audit a refusal (status, code, reason, the claimed issuer), then answer it."""
+    log.info("CDS call refused", extra={"service": service_id[:64], "status": exc.status, "code": exc.code})
+    _audit(request, {
+        "kind": event,
+        "service": service_id[:64],
+        "status": exc.status,
+        "code": exc.code,
+        "reason": exc.reason,
+        "claimed_issuer": _claimed_issuer(request),
+    })  # fmt: skip
+    return _error(exc)
+
+
 @router.get("/cds-services")
 async def discover(request: Request) -> JSONResponse:
     """The discovery document, with each service's prefetch templates."""
     state = _state(request)
     try:
-        _authorize(request, state, "/cds-services")
+        claims = _authorize(request, state, "/cds-services")
     except CdsError as exc:
-        return _error(exc)
+        return _refused(request, exc, "cds-discovery", "")
+    _audit(request, {"kind": "cds-discovery", "status": 200, "issuer": claims.get("iss", "")})
     return JSONResponse(discovery())
+
+
+def _malformed(service: CdsService, exc: Exception) -> CdsError:
+    log.warning("CDS resource unusable", extra={"service": service.id, "error": type(exc).__name__})
+    return CdsError(400, "invalid_resource", "a FHIR resource in the request or prefetch is malformed")
 
 
 @router.post("/cds-services/{service_id}")
@@ -150,8 +213,11 @@ async def call_service(service_id: str, request: Request) -> JSONResponse:
         body = await _json_body(request)
         context = _check_request(service, body)
         as_of, patient_id = _as_of(body), context["patientId"]
-        groups = await gather(service, body, state.settings)
-        resources = patient_resources(groups, patient_id)
+        try:
+            groups = await gather(service, body, state.settings)
+            resources = patient_resources(groups, patient_id)
+        except _MALFORMED as exc:
+            raise _malformed(service, exc) from exc
         knowledge = state.loaded
         if knowledge is None:  # the first call reads the index (seconds): never on the event loop
             knowledge = await anyio.to_thread.run_sync(state.knowledge, request)
@@ -165,18 +231,19 @@ async def call_service(service_id: str, request: Request) -> JSONResponse:
         # Cards from a prefetch of the templates' size take 1-3 ms of pure Python: handing that to a
         # worker thread cost as much again in queueing and GIL hand-offs. A record sent whole (a
         # client that ignores the templates' filters) goes to a thread so the event loop keeps moving.
-        if len(resources) <= INLINE_MAX_RESOURCES:
-            cards = work()
-        else:
-            cards = await anyio.to_thread.run_sync(work)
+        try:
+            if len(resources) <= INLINE_MAX_RESOURCES:
+                cards = work()
+            else:
+                cards = await anyio.to_thread.run_sync(work)
+        except _MALFORMED as exc:
+            raise _malformed(service, exc) from exc
     except CdsError as exc:
-        log.info(
-            "CDS call refused", extra={"service": service_id[:64], "status": exc.status, "code": exc.code}
-        )
-        return _error(exc)
+        return _refused(request, exc, "cds", service_id)
     elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
     _audit(request, {
         "kind": "cds",
+        "status": 200,
         "service": service.id,
         "hook": service.hook,
         "hook_instance": body["hookInstance"],
@@ -186,13 +253,16 @@ async def call_service(service_id: str, request: Request) -> JSONResponse:
         "ms": elapsed_ms,
     })  # fmt: skip
     log.info("CDS cards", extra={"service": service.id, "cards": len(cards), "ms": elapsed_ms})
-    return JSONResponse({"cards": [card for card, _ in cards]})
+    return JSONResponse({"cards": [serialize_card(card) for card, _ in cards]})
 
 
 def _audit(request: Request, record: dict[str, Any]) -> None:
+    """One record per call; the request middleware then adds none of its own for this request."""
+    state = request.scope.setdefault("state", {})
+    state["cds_audited"] = True
     audit = getattr(request.app.state, "audit", None)
     if audit is not None:
-        audit.append(record)
+        audit.append({"request_id": state.get("request_id", ""), **record})
 
 
 def _feedback_items(body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -228,7 +298,7 @@ async def feedback(service_id: str, request: Request) -> JSONResponse:
         )
         items = _feedback_items(await _json_body(request))
     except CdsError as exc:
-        return _error(exc)
+        return _refused(request, exc, "cds-feedback", service_id)
     store = getattr(request.app.state, "feedback", None)
     for item in items:
         record = {
@@ -248,38 +318,3 @@ async def feedback(service_id: str, request: Request) -> JSONResponse:
         _audit(request, {k: v for k, v in record.items() if k != "user_comment"} | {"kind": "cds-feedback"})
     log.info("CDS feedback", extra={"service": service_id, "items": len(items)})
     return JSONResponse({"recorded": len(items)})
-
-
-@router.get("/v1/evidence/{chunk_id}")
-async def evidence(chunk_id: str, request: Request) -> JSONResponse:
-    """One guideline passage by its chunk id, with its provenance (guideline text only, never patient data)."""
-    try:
-        chunk_id = str(uuid.UUID(chunk_id))
-    except ValueError:
-        return JSONResponse(
-            {"error": "not_found", "detail": "no guideline passage with this id"}, status_code=404
-        )
-    deps = request.app.state.deps
-    collection = deps.settings.guideline_collection
-    hits = await anyio.to_thread.run_sync(lambda: deps.store.retrieve(collection, [chunk_id]))
-    if not hits:
-        return JSONResponse(
-            {"error": "not_found", "detail": "no guideline passage with this id"}, status_code=404
-        )
-    p = hits[0].payload
-    keys = (
-        "doc_id",
-        "title",
-        "issuer",
-        "version",
-        "published",
-        "section",
-        "grade",
-        "doi",
-        "source",
-        "locator",
-        "text",
-    )
-    return JSONResponse(
-        {"id": hits[0].id, "superseded": bool(p.get("superseded")), **{k: p.get(k, "") for k in keys}}
-    )

@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from service.net import is_loopback
+
 __all__ = ["ASYMMETRIC_ALGORITHMS", "CdsSettings"]
 
 # The spec forbids "none" and every symmetric (HMAC) algorithm; it recommends ES384 and RS384.
@@ -33,7 +35,8 @@ class CdsSettings(BaseSettings):
         default="",
         description=(
             "Public base URL of this service, e.g. https://cds.example.org; a token's aud must be "
-            "{base_url}/cds-services[/{id}]. Empty: the URL the request arrived at."
+            "{base_url}/cds-services[/{id}], and card links start with it. Empty: loopback only "
+            "(calls to another host get 503, and cra serve refuses a public bind with issuers set)."
         ),
     )
     algorithms: list[str] = Field(default_factory=lambda: list(ASYMMETRIC_ALGORITHMS))
@@ -67,3 +70,23 @@ class CdsSettings(BaseSettings):
     @classmethod
     def _strip(cls, value: str) -> str:
         return value.strip().rstrip("/")
+
+    def public_bind_problem(self, host: str) -> str | None:
+        """Why serving CDS Hooks on ``host`` would be unsafe with these settings, or ``None``.
+
+        Off loopback, the audience and the card links need ``base_url``: the ``Host`` header is the
+        caller's to choose. (Without issuers every call is refused anyway, so nothing is at stake.)
+        """
+        if is_loopback(host):
+            return None
+        if self.auth_disabled:
+            return (
+                f"CRA_CDS_AUTH_DISABLED=true on {host}: CDS calls without a JWT are only allowed on a "
+                "loopback address"
+            )
+        if self.issuers and not self.base_url:
+            return (
+                f"CRA_CDS_BASE_URL is empty on {host}: token audiences and card links would follow the "
+                "caller's Host header; set it to the URL the EHR calls, e.g. https://cds.example.org"
+            )
+        return None

@@ -22,6 +22,7 @@ from fastapi.testclient import TestClient
 
 from agent.settings import AgentSettings
 from guidelines_index.indexer import GuidelineIndexer
+from service.api.evidence import guideline_passage
 from service.audit import AuditLog
 from service.cds import routes
 from service.cds.routes import AS_OF_EXTENSION, CdsState, router
@@ -226,8 +227,12 @@ def test_patient_view_cards_from_prefetch_and_from_the_fhir_server_agree(
     assert not any(s.startswith(("Breast Cancer", "Cervical Cancer", "Colorectal Cancer")) for s in summaries)
     gap = next(c for c in cards if c["summary"].startswith("Osteoporosis"))
     assert "version" in gap["source"]["label"] and gap["links"][0]["url"].startswith(f"{BASE}/v1/evidence/")
-    passage = client.get(urlparse(gap["links"][0]["url"]).path).json()
-    assert "USPSTF recommends" in passage["text"] and passage["doc_id"] == "uspstf_420"
+    chunk_id = urlparse(gap["links"][0]["url"]).path.rsplit("/", 1)[1]
+    passage = guideline_passage(client.app.state.deps, chunk_id)  # type: ignore[attr-defined]
+    assert (
+        passage is not None and "USPSTF recommends" in passage["text"] and passage["doc_id"] == "uspstf_420"
+    )
+    assert not passage["source"].startswith("/")  # relative to its corpus, never a server path
     assert pid not in caplog.text  # no patient identifier in any log line
 
     before = fhir.requests
