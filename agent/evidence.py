@@ -1,8 +1,10 @@
-"""Evidence: numbered guideline passages [G#] and patient entries [P#], rendered and packed for the LLM.
+"""Evidence: guideline passages [G#], patient entries [P#] and assessments [A#], rendered and packed.
 
 An evidence item is a plain dict (it lives in the checkpointed graph state) with ``id``, ``kind``
-(``guideline`` or ``patient``), ``text``, ``relevance`` and the provenance a clinician needs to
-open exactly what was cited.
+(``guideline``, ``patient`` or ``assessment``), ``text``, ``relevance`` and the provenance a
+clinician needs to open exactly what was cited. An assessment item is a verdict computed by the
+guideline's own logic; it cites the ``[P#]`` entries it read and the ``[G#]`` passage it implements
+(``cites``), and both are in the same evidence.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ __all__ = [
     "EVIDENCE_CLOSE",
     "EVIDENCE_OPEN",
     "TokenCounter",
+    "assessment_items",
     "citation_json",
+    "input_item",
     "interleave",
     "lost_in_the_middle",
     "number_items",
@@ -56,11 +60,80 @@ def number_items(
     return out
 
 
+def input_item(event_id: str, event: dict[str, Any]) -> dict[str, Any]:
+    """A record entry an assessment read, as a patient item (cited through its ``[A#]``, not listed)."""
+    return {
+        "text": str(event.get("text") or event.get("display") or ""),
+        "relevance": 0.0,
+        "computed": False,
+        "assessment_input": True,
+        "patient_id": str(event.get("patient_id", "")),
+        "resource_type": str(event.get("resource_type", "")),
+        "resource_id": str(event.get("resource_id", "")),
+        "date": str(event.get("date") or "")[:10],
+        "event_ids": [event_id],
+    }
+
+
+def _patient_ids_by_event(items: Sequence[dict[str, Any]]) -> dict[str, str]:
+    """Event id -> the ``[P#]`` that shows it; an entry of its own wins over a computed fact."""
+    out: dict[str, str] = {}
+    ranked = sorted(
+        (i for i in items if i["kind"] == "patient"),
+        key=lambda i: (bool(i.get("computed")), len(i["event_ids"])),
+    )
+    for item in ranked:
+        for eid in item.get("event_ids", []):
+            out.setdefault(str(eid), item["id"])
+    return out
+
+
+def assessment_items(
+    records: Sequence[dict[str, Any]], items: Sequence[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """``[A1]..`` items for the assessment records, citing the numbered ``items`` they rest on.
+
+    ``cites`` holds the ``[P#]`` of every input entry found in ``items`` (in input order) and then the
+    ``[G#]`` of the source passage (the guideline item whose ``source_of`` names the assessment).
+    """
+    by_event = _patient_ids_by_event(items)
+    out = []
+    for n, record in enumerate(records, 1):
+        j = record["json"]
+        inputs = list(dict.fromkeys(by_event[e] for e in record["event_ids"] if e in by_event))
+        source = next((i["id"] for i in items if j["id"] in i.get("source_of", ())), "")
+        dates = [str(i.get("date") or "") for i in items if i["id"] in inputs]
+        out.append(
+            {
+                "id": f"A{n}",
+                "kind": "assessment",
+                "text": str(j["statement"]),
+                "relevance": 1.0,
+                "assessment_id": j["id"],
+                "name": j["name"],
+                "verdict": j["verdict"],
+                "value": j.get("value"),
+                "unit": j.get("unit"),
+                "sufficient": bool(record.get("sufficient", True)),
+                "inputs_cited": inputs,
+                "source_id": source,
+                "cites": [*inputs, *([source] if source else [])],
+                "patient_id": next((i.get("patient_id", "") for i in items if i["id"] in inputs), ""),
+                "date": max(dates, default=""),
+                "doc_id": j["source"].get("doc_id", ""),
+                "passage_query": record.get("passage_query", ""),
+                "json": j,
+            }
+        )
+    return out
+
+
 def interleave(items: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Priority order for packing: G1, P1, G2, P2, ... so neither kind crowds the other out."""
+    """Priority order for packing: the assessments, then G1, P1, G2, P2, ... so neither kind crowds
+    the other out."""
     gs = [i for i in items if i["kind"] == "guideline"]
     ps = [i for i in items if i["kind"] == "patient"]
-    out: list[dict[str, Any]] = []
+    out: list[dict[str, Any]] = [i for i in items if i["kind"] == "assessment"]
     for n in range(max(len(gs), len(ps))):
         out += ([gs[n]] if n < len(gs) else []) + ([ps[n]] if n < len(ps) else [])
     return out
@@ -95,6 +168,9 @@ def render_item(item: dict[str, Any]) -> str:
             )
             if x
         )
+    elif item["kind"] == "assessment":
+        cites = "".join(f"[{c}]" for c in item.get("cites", []))
+        tag = f"computed assessment: {item.get('name')}; verdict {item.get('verdict')}; from {cites or 'no entries'}"
     else:
         tag = ", ".join(str(x) for x in (item.get("resource_type"), item.get("date")) if x)
     return f"[{item['id']}] ({_neutral(tag)}) {_neutral(item.get('text', ''))}"
@@ -123,8 +199,11 @@ def pack(items: Sequence[dict[str, Any]], budget_tokens: int, count: TokenCounte
 
 def citation_json(item: dict[str, Any]) -> dict[str, Any]:
     """The public JSON of a cited evidence item: id, kind, text and its provenance."""
-    fields = _GUIDELINE_FIELDS if item["kind"] == "guideline" else _PATIENT_FIELDS
     out: dict[str, Any] = {"id": item["id"], "kind": item["kind"], "text": item.get("text", "")}
+    if item["kind"] == "assessment":
+        keys = ("assessment_id", "name", "verdict", "value", "unit", "cites", "source_id", "doc_id", "date")
+        return out | {k: item.get(k) for k in keys}
+    fields = _GUIDELINE_FIELDS if item["kind"] == "guideline" else _PATIENT_FIELDS
     for key in fields:
         value = item.get(key)
         out[key] = list(value or []) if key == "section_path" else ("" if value is None else value)

@@ -1,7 +1,10 @@
-"""The answer without an LLM: the most relevant evidence, quoted and cited, or an abstention.
+"""The answer without an LLM: the verdicts first, then the most relevant evidence quoted and cited.
 
 It is deterministic and extractive (every sentence is copied from the item it cites), so it is
-what the agent falls back to whenever the LLM is missing, down, or fails its checks.
+what the agent falls back to whenever the LLM is missing, down, or fails its checks. When the
+question asked for a record value (a direct record question) or needs computed assessments, the
+answer opens with those sentences, each citing its ``[A#]``, the ``[P#]`` entries it read and the
+``[G#]`` passage it implements, before any quoted passage.
 """
 
 from __future__ import annotations
@@ -12,7 +15,14 @@ from typing import Any
 from agent.retrieve import MIN_GUIDELINE_RELEVANCE
 from agent.text import content_words, overlap, sentences
 
-__all__ = ["EVIDENCE_LABEL", "MIN_GUIDELINE_RELEVANCE", "evidence_answer", "relevant_guidelines"]
+__all__ = [
+    "EVIDENCE_LABEL",
+    "MIN_GUIDELINE_RELEVANCE",
+    "cite_sentences",
+    "evidence_answer",
+    "opening_sentences",
+    "relevant_guidelines",
+]
 
 EVIDENCE_LABEL = (
     "**Evidence summary, without model reasoning.** The guideline passages and patient facts below "
@@ -28,6 +38,8 @@ _MAX_CHARS = 480
 _MAX_ROWS = 5
 _MAX_EVENTS = 3
 _MAX_FACTS = 8
+_MAX_ASSESSMENTS = 5
+_MAX_INPUT_MARKERS = 3  # the first inputs in the sentence; the [A#] item cites them all
 
 
 def relevant_guidelines(items: Sequence[dict[str, Any]], threshold: float) -> list[dict[str, Any]]:
@@ -38,6 +50,42 @@ def relevant_guidelines(items: Sequence[dict[str, Any]], threshold: float) -> li
         if i["kind"] == "guideline" and i.get("covers", float(i.get("relevance", 0)) >= threshold)
     ]
     return sorted(gs, key=lambda i: -float(i["relevance"]))
+
+
+def cite_sentences(text: str, ids: Sequence[str]) -> str:
+    """``text`` with the markers of ``ids`` closing each of its sentences (so every sentence is cited)."""
+    markers = "".join(f"[{i}]" for i in dict.fromkeys(ids) if i)
+    out = []
+    for sentence in sentences(" ".join(text.split())):
+        body, end = (sentence[:-1], sentence[-1]) if sentence[-1:] in ".!?" else (sentence, ".")
+        out.append(f"{body} {markers}{end}" if markers else f"{body}{end}")
+    return " ".join(out)
+
+
+def opening_sentences(items: Sequence[dict[str, Any]]) -> list[str]:
+    """The direct answer to a record question, then one line per assessment, each cited."""
+    lines = [
+        cite_sentences(str(i["text"]), [i["id"]]) for i in items if i["kind"] == "patient" and i.get("direct")
+    ]
+    for a in [i for i in items if i["kind"] == "assessment"][:_MAX_ASSESSMENTS]:
+        ids = [a["id"], *a.get("inputs_cited", [])[:_MAX_INPUT_MARKERS], a.get("source_id", "")]
+        lines.append(cite_sentences(str(a["text"]), ids))
+    return lines
+
+
+def _quoted_guidelines(
+    items: Sequence[dict[str, Any]], threshold: float, words: set[str], assessed: bool
+) -> tuple[list[dict[str, Any]], dict[str, set[str]]]:
+    """The passages to quote: the assessments' sources first (each excerpted around what its rule
+    implements), then the most relevant; and the words each excerpt is chosen by."""
+    by_id = {i["id"]: i for i in items}
+    sources = (
+        [a for a in items if a["kind"] == "assessment" and a.get("source_id") in by_id] if assessed else []
+    )
+    focus = {a["source_id"]: content_words(str(a.get("passage_query", ""))) or words for a in sources}
+    chosen = [by_id[i] for i in dict.fromkeys(a["source_id"] for a in sources)]
+    chosen += [g for g in relevant_guidelines(items, threshold) if g["id"] not in focus]
+    return chosen[:_MAX_GUIDELINES], focus
 
 
 def _clip(text: str, limit: int = 240) -> str:
@@ -82,16 +130,19 @@ def evidence_answer(
 ) -> dict[str, Any]:
     """``answer`` (Markdown with markers), ``mode`` (``evidence`` or ``abstain``) and ``reason``."""
     words = content_words(question)
-    guides = relevant_guidelines(items, threshold)[:_MAX_GUIDELINES]
-    facts = [i for i in items if i["kind"] == "patient" and i.get("computed")][:_MAX_FACTS]
+    opening = opening_sentences(items) if patient_id else []
+    guides, focus = _quoted_guidelines(items, threshold, words, bool(opening))
+    facts = [i for i in items if i["kind"] == "patient" and i.get("computed") and not i.get("direct")]
+    facts = facts[:_MAX_FACTS]
     events = [
         i
         for i in items
         if i["kind"] == "patient"
         and not i.get("computed")
+        and not i.get("assessment_input")
         and float(i.get("relevance", 0)) >= MIN_EVENT_RELEVANCE
     ][:_MAX_EVENTS]
-    if not guides and not (patient_id and (facts or events)):
+    if not guides and not (patient_id and (facts or events or opening)):
         best = max((float(i.get("relevance", 0)) for i in items if i["kind"] == "guideline"), default=None)
         why = (
             "no indexed guideline passage is close enough to the question"
@@ -104,11 +155,12 @@ def evidence_answer(
             "mode": "abstain",
             "reason": why,
         }
-    lines = [EVIDENCE_LABEL, ""]
+    lines = [*opening, ""] if opening else []
+    lines += [EVIDENCE_LABEL, ""]
     if guides:
         lines.append("**Guideline passages**")
         for g in guides:
-            lines.append(f"- {_excerpt(g, words)} [{g['id']}]")
+            lines.append(f"- {_excerpt(g, focus.get(g['id'], words))} [{g['id']}]")
     else:
         lines.append(
             "No indexed guideline passage is close enough to this question; only the patient's record is shown."

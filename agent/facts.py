@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["fact_items", "hit_item", "number"]
+__all__ = ["fact_items", "hit_item", "number", "on_topic_hit"]
 
 # Problems Synthea records that describe circumstances rather than disease; they stay in the
 # record and in searches, but do not crowd the problem list shown to the model.
@@ -28,6 +29,17 @@ _CIRCUMSTANCE_WORDS = (
     "risk activity",
 )
 _MAX_LIST = 12
+# Allergies bear on a question about allergies, reactions or safety, or on a question with no
+# topic of its own ("summarise this patient"); a statin or kidney question does not need them.
+_ASKS_ALLERGIES = re.compile(r"allerg|intoleran|reaction|anaphyla|contraindicat|hypersensitiv|safe to", re.I)
+# Questionnaires and social-history entries (PRAPARE, PHQ, AUDIT-C...) bear on questions about
+# social needs, mood or habits, not on a question about lab values or warning signs.
+_SURVEY_CATEGORIES = frozenset({"survey", "social-history"})
+_ASKS_SURVEYS = re.compile(
+    r"social|housing|food|stress|depress|anxiety|mood|alcohol|smok|tobacco|drug use|questionnaire|survey"
+    r"|screen|prapare|phq|gad|audit|needs|safety|violence|transport|income|employ",
+    re.I,
+)
 
 
 def number(value: Any) -> str:
@@ -65,15 +77,21 @@ def _item(
 
 
 def fact_items(
-    summary: dict[str, Any], refs: dict[str, dict[str, Any]], facets: Sequence[str]
+    summary: dict[str, Any],
+    refs: dict[str, dict[str, Any]],
+    facets: Sequence[str],
+    *,
+    question: str = "",
 ) -> list[dict[str, Any]]:
-    """Facts about the patient, most useful first.
+    """Facts about the patient, most useful first; facts that do not bear on the question are left out.
 
     Args:
         summary: ``build_summary`` output for the patient.
         refs: Event id -> resource type, id and date, for the events the summary cites.
         facets: Primary codes of the watched series the question is about; empty means the
             series with a flag or a clear trend.
+        question: The question; allergies are listed only when it is about allergies or drug
+            safety, or when it names no watched series (a general question).
     """
     pid = str(summary.get("patient_id", ""))
     as_of = summary.get("as_of", "")
@@ -112,15 +130,8 @@ def fact_items(
     out.append(
         _item(text, [c for m in meds for c in m.get("cite", [])[-1:]] or patient_event, refs, pid, 0.8)
     )
-    allergies = summary.get("allergies", [])
-    text = (
-        "Allergies: " + "; ".join(a["display"] for a in allergies) + "."
-        if allergies
-        else "Allergies: none recorded."
-    )
-    out.append(
-        _item(text, [c for a in allergies for c in a.get("cite", [])] or patient_event, refs, pid, 0.75)
-    )
+    if not facets or _ASKS_ALLERGIES.search(question):
+        out.append(_allergy_item(summary, refs, pid, patient_event))
     facet_set = set(facets)
     for row in summary.get("out_of_range", []):
         if facet_set and row.get("code") not in facet_set:
@@ -131,6 +142,24 @@ def fact_items(
         )
         out.append(_item(text, row.get("cite", []), refs, pid, 0.7))
     return out
+
+
+def _allergy_item(
+    summary: dict[str, Any], refs: dict[str, dict[str, Any]], pid: str, patient_event: list[str]
+) -> dict[str, Any]:
+    allergies = summary.get("allergies", [])
+    text = (
+        "Allergies: " + "; ".join(a["display"] for a in allergies) + "."
+        if allergies
+        else "Allergies: none recorded."
+    )
+    return _item(text, [c for a in allergies for c in a.get("cite", [])] or patient_event, refs, pid, 0.75)
+
+
+def on_topic_hit(hit: Any, question: str) -> bool:
+    """Whether a searched record entry bears on the question: questionnaires only when it asks about them."""
+    category = str(hit.payload.get("category", "")).lower()
+    return category not in _SURVEY_CATEGORIES or bool(_ASKS_SURVEYS.search(question))
 
 
 def hit_item(hit: Any, relevance: float) -> dict[str, Any]:

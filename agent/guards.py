@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from agent.evidence_mode import EVIDENCE_LABEL
 from agent.schema import markers_in
 from agent.text import is_claim, numbers_in, sentences
+from agent.verdicts import contradictions
 
 __all__ = [
     "BasicInputGuard",
@@ -23,6 +24,7 @@ __all__ = [
     "EvidenceGuard",
     "InputGuard",
     "OutputGuard",
+    "assessment_check",
     "check",
     "pass_evidence",
     "report",
@@ -162,4 +164,11 @@ class BasicOutputGuard:
         checks.append(
             check("patient_isolation", not others, f"foreign identifiers: {len(others)}" if others else "")
         )
+        checks.append(assessment_check(sentences(answer), evidence))
         return report(checks)
+
+
+def assessment_check(answer_sentences: Sequence[str], evidence: Sequence[dict[str, Any]]) -> Check:
+    """Fails when a sentence states a verdict other than a computed assessment's (``agent.verdicts``)."""
+    found = contradictions(answer_sentences, evidence)
+    return check("assessment_consistent", not found, "; ".join(c.describe() for c in found[:3]))

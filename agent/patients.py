@@ -33,7 +33,9 @@ class PatientSource(Protocol):
         ...
 
     def context(self, patient_id: str, as_of: date | None = None) -> dict[str, Any]:
-        """``summary`` (see ``build_summary``) and ``refs``: event id -> resource type, id and date."""
+        """``summary`` (see ``build_summary``), ``refs`` (event id -> resource type, id and date) and
+        ``events``: the summarised events themselves, for the computations that need raw values
+        (assessments, direct record questions); callers keep them out of persisted state."""
         ...
 
     def search(
@@ -82,7 +84,7 @@ class StorePatientSource:
         where = Filter(must=(AnyOf("resource_type", SUMMARY_TYPES),))
         events = list(self.search_api.events(patient_id, where))
         if not events:
-            return {"summary": None, "refs": {}}
+            return {"summary": None, "refs": {}, "events": []}
         summary = build_summary(events, as_of=as_of)
         cited = _cited_ids(summary)
         refs = {
@@ -90,7 +92,7 @@ class StorePatientSource:
             for e in events
             if str(e.get("event_id")) in cited or e.get("resource_type") == "Patient"
         }
-        return {"summary": summary, "refs": refs}
+        return {"summary": summary, "refs": refs, "events": events}
 
     def search(
         self,

@@ -10,7 +10,18 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
 
-__all__ = ["FACETS", "TYPE_HINTS", "facets_for", "is_follow_up", "make_plan", "time_window", "types_for"]
+__all__ = [
+    "ASSESSMENT_TOPICS",
+    "FACETS",
+    "TYPE_HINTS",
+    "assessments_for",
+    "facets_for",
+    "is_follow_up",
+    "make_plan",
+    "planned_question",
+    "time_window",
+    "types_for",
+]
 
 # Watched series (primary LOINC code) and the words that make a question about them.
 FACETS: dict[str, tuple[str, ...]] = {
@@ -41,6 +52,82 @@ TYPE_HINTS: dict[str, tuple[str, ...]] = {
     "visit": ("Encounter",),
 }
 
+# Computable assessments (ids of ``assessments.ASSESSMENT_IDS``) and the question words that call
+# for them, in the order an answer states them: the recommendation first, then the scores behind it.
+# A question on early-warning signs asks for the kidney assessments (the flags most often missed).
+_KIDNEY = ("egfr_ckd_epi_2021", "ckd_stage", "albuminuria", "kfre", "ckd_referral")
+ASSESSMENT_TOPICS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    (
+        (
+            "statin",
+            "ldl",
+            "cholesterol",
+            "lipid",
+            "hyperlipid",
+            "ascvd",
+            "atorvastatin",
+            "rosuvastatin",
+            "simvastatin",
+            "pravastatin",
+        ),
+        ("statin", "ascvd_pce_10y", "prevent_10y"),
+    ),
+    (
+        (
+            "cardiovascular risk",
+            "heart attack risk",
+            "10-year risk",
+            "ten-year risk",
+            "prevent risk",
+            "pooled cohort",
+        ),
+        ("ascvd_pce_10y", "prevent_10y", "statin"),
+    ),
+    (
+        (
+            "kidney",
+            "renal",
+            "ckd",
+            "egfr",
+            "gfr",
+            "creatinine",
+            "albuminuria",
+            "proteinuria",
+            "nephrolog",
+            "dialysis",
+            "acr",
+        ),
+        _KIDNEY,
+    ),
+    (("early warning", "early-warning", "warning sign", "red flag", "deteriorat"), (*_KIDNEY, "news2")),
+    (
+        ("blood pressure", "hypertens", " bp ", " bp?", "antihypertensive", "systolic", "diastolic"),
+        ("bp_category", "bp_treatment"),
+    ),
+    (
+        ("diabet", "hba1c", "a1c", "glycemi", "glycaemi", "glucose", "prediabet", "metformin"),
+        ("glycemic_status",),
+    ),
+    (("bmi", "obes", "overweight", "body mass"), ("bmi_class",)),
+    (("liver fibrosis", "fib-4", "fib4", "fatty liver", "nafld", "masld", "cirrhosis"), ("fib4",)),
+    (("atrial fibrillation", "afib", "a-fib", "anticoagula", "cha2ds2"), ("cha2ds2_vasc",)),
+    (("news2", "news 2", "early warning score", "vital signs", "sepsis"), ("news2",)),
+)
+# Words that name one assessment of a topic: the question is about that one, so it leads.
+_LEADS: tuple[tuple[str, str], ...] = (
+    ("refer", "ckd_referral"),
+    ("nephrolog", "ckd_referral"),
+    ("stage", "ckd_stage"),
+    ("albumin", "albuminuria"),
+    ("acr", "albuminuria"),
+    ("kidney failure risk", "kfre"),
+    ("kfre", "kfre"),
+    ("treat", "bp_treatment"),
+    ("medication", "bp_treatment"),
+    ("intensity", "statin"),
+    ("statin", "statin"),
+)
+_DOSE = re.compile(r"\b(?:dose|dosing|dosage|\d+(?:\.\d+)?\s*mg)\b", re.I)  # dose checks, when they exist
 _ANAPHORA = re.compile(
     r"\b(it|that|this|those|these|she|he|her|his|them|they|same|instead|also|what about)\b", re.I
 )
@@ -121,6 +208,45 @@ def types_for(question: str) -> list[str]:
     return list(found)
 
 
+def _known_assessments() -> tuple[str, ...]:
+    """The assessment ids the installed ``assessments`` package computes (none when it is absent)."""
+    try:
+        from assessments import ASSESSMENT_IDS
+    except ImportError:
+        return ()
+    return tuple(ASSESSMENT_IDS)
+
+
+def assessments_for(question: str, known: Sequence[str] | None = None) -> list[str]:
+    """The assessment ids a question needs, most direct first.
+
+    Args:
+        question: The question (with the previous one joined for a follow-up).
+        known: The ids that can be computed; defaults to ``assessments.ASSESSMENT_IDS``.
+
+    Returns:
+        Ids in topic order without repeats; a question naming a dose also gets every dose check
+        the package offers (ids starting with ``dose``).
+    """
+    available = tuple(_known_assessments() if known is None else known)
+    low = f" {question.lower()} "
+    wanted: dict[str, None] = {}
+    for words, ids in ASSESSMENT_TOPICS:
+        if any(w in low for w in words):
+            wanted.update(dict.fromkeys(ids))
+    if _DOSE.search(question):
+        wanted.update(dict.fromkeys(i for i in available if i.startswith("dose")))
+    leads = [aid for word, aid in _LEADS if word in low and aid in wanted]
+    ordered = list(dict.fromkeys([*leads[:1], *wanted]))
+    return [i for i in ordered if i in available]
+
+
+def planned_question(question: str, history: Sequence[dict[str, Any]] = ()) -> str:
+    """The question the plan is made for: a follow-up is joined to the previous question."""
+    base = question.strip()
+    return f"{history[-1]['question']} {base}" if is_follow_up(question, history) else base
+
+
 def _same_day(year: int, month: int, day: int) -> date:
     """The day in that month, or its last day when the month is shorter (31 March - 1 month)."""
     while True:
@@ -174,7 +300,8 @@ def make_plan(
 
     Returns:
         ``guideline_queries``, ``guideline_filters`` (``KEY=VALUE`` strings), ``facets``,
-        ``patient_types``, ``since``, ``until``, ``follow_up`` and ``why`` (a list of reasons).
+        ``patient_types``, ``since``, ``until``, ``follow_up``, ``assessments`` (ids, see
+        :func:`assessments_for`) and ``why`` (a list of reasons).
     """
     why: list[str] = []
     follow_up = is_follow_up(question, history)
@@ -210,6 +337,9 @@ def make_plan(
             why.append(f"time window {since or '…'} to {until or '…'}")
     if facets:
         why.append(f"watched series: {', '.join(facets)}")
+    wanted = assessments_for(base) if summary else []
+    if wanted:
+        why.append(f"assessments: {', '.join(wanted)}")
     return {
         "guideline_queries": queries,
         "guideline_filters": filters,
@@ -218,5 +348,6 @@ def make_plan(
         "since": since,
         "until": until,
         "follow_up": follow_up,
+        "assessments": wanted,
         "why": why,
     }

@@ -12,8 +12,8 @@ from agent.errors import LLMOutputError
 
 __all__ = ["MARKER", "Claim", "LLMAnswer", "answer_schema", "markers_in", "parse_llm_answer"]
 
-# A citation marker in answer text: [G1], [P12]; several may share brackets: [G1, P2].
-MARKER = re.compile(r"\[((?:[GP]\d{1,3})(?:\s*[,;]\s*[GP]\d{1,3})*)\]")
+# A citation marker in answer text: [G1], [P12], [A1]; several may share brackets: [G1, P2].
+MARKER = re.compile(r"\[((?:[GPA]\d{1,3})(?:\s*[,;]\s*[GPA]\d{1,3})*)\]")
 
 
 class Claim(BaseModel):
@@ -26,7 +26,7 @@ class Claim(BaseModel):
 class LLMAnswer(BaseModel):
     """The structured answer; ``answer`` comes first so that it streams first."""
 
-    answer: str = Field(max_length=4000, description="Markdown answer with [G#]/[P#] markers.")
+    answer: str = Field(max_length=4000, description="Markdown answer with [A#]/[G#]/[P#] markers.")
     claims: list[Claim] = Field(default_factory=list, max_length=12)
     uncertainty: str = Field(default="", max_length=400, description="What is uncertain or missing.")
     abstain: bool = False

@@ -26,7 +26,7 @@ __all__ = ["MIN_OVERLAP", "clinical_sentences", "score_answer", "supported"]
 
 MIN_OVERLAP = 0.6
 _HEDGES = ("i cannot", "i can't", "no indexed", "please consult", "consult ", "the evidence does not")
-_MARKERS = re.compile(r"\[[GP]\d{1,3}(?:\s*[,;]\s*[GP]\d{1,3})*\]")
+_MARKERS = re.compile(r"\[[GPA]\d{1,3}(?:\s*[,;]\s*[GPA]\d{1,3})*\]")
 _HEADING = re.compile(r"^\*\*[^*]+\*\*:?$|^#+\s")
 
 

@@ -142,6 +142,13 @@ def _refusal(state: AgentState) -> dict[str, Any]:
     }
 
 
+def _assessments(state: AgentState) -> list[dict[str, Any]]:
+    """``Assessment.to_json()`` of each assessment in the evidence, with the ``[A#]`` that cites it."""
+    return [
+        {"evidence_id": e["id"], **e["json"]} for e in state.get("evidence", []) if e["kind"] == "assessment"
+    ]
+
+
 @timed("finish")
 def finish(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     if state.get("mode") == "refused":
@@ -178,12 +185,13 @@ def finish(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         {
             "id": e["id"],
             "kind": e["kind"],
-            "ref": e.get("chunk_id") or e.get("event_ids"),
+            "ref": e.get("chunk_id") or e.get("event_ids") or e.get("assessment_id"),
             "version": e.get("version", ""),
         }
         for e in (state.get("evidence", []) if result["mode"] != "refused" else [])
     ]
     result["patient_id"] = state.get("patient_id")
+    result["assessments"] = _assessments(state) if result["mode"] != "refused" else []
     turn = {
         "question": state.get("question", ""),
         "answer": result["answer"],

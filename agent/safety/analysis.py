@@ -68,7 +68,7 @@ def _consistency(s: Sentence, by_id: dict[str, dict[str, Any]]) -> list[str]:
     patient_src = " ".join(
         f"{by_id[c].get('text', '')} {by_id[c].get('date', '')}"
         for c in s.cites
-        if c in by_id and by_id[c]["kind"] == "patient"
+        if c in by_id and by_id[c]["kind"] in ("patient", "assessment")  # an assessment states record values
     )
     if s.extractive or not patient_src:
         return []
@@ -117,7 +117,8 @@ def analyse(
                 s.problems.append(f"semantic support {score:.2f} < {SUPPORT_THRESHOLD}")
     evidence_text = " ".join(str(e.get("text", "")) for e in evidence).lower()
     covered = any(
-        e["kind"] == "patient" or e.get("covers", float(e.get("relevance", 0)) >= relevance_threshold)
+        e["kind"] in ("patient", "assessment")
+        or e.get("covers", float(e.get("relevance", 0)) >= relevance_threshold)
         for e in evidence
     )
     phi: list[PhiFinding] = []

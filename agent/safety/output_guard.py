@@ -1,9 +1,9 @@
-"""The output guard: a guardrails-ai ``Guard`` of seven checks over every drafted answer.
+"""The output guard: a guardrails-ai ``Guard`` of nine checks over every drafted answer.
 
 Unsupported or unsafe sentences are stripped and the rest is checked again; the answer survives
 only when what is left still cites evidence and passes. Draft-level failures (a fabricated citation
 id, another patient's data, PHI, a claim list with an unsafe dose, an answer where the evidence
-called for an abstention) fail the draft, so the graph repairs it once or falls back. PHI is
+called for an abstention, a verdict that contradicts a computed assessment) fail the draft, so the graph repairs it once or falls back. PHI is
 redacted from the draft either way, so it reaches neither the answer nor the thread's state.
 """
 
@@ -20,6 +20,7 @@ from agent.safety.drugs import DoseTable
 from agent.safety.guard_run import make_guard, run_guard
 from agent.safety.output_validators import (
     Abstention,
+    AssessmentConsistency,
     CitationValidity,
     DoseSafety,
     Grounding,
@@ -44,6 +45,7 @@ _NAMES = {
     "PhiLeak": "phi",
     "Abstention": "abstention",
     "InjectedContent": "no_injected_content",
+    "AssessmentConsistency": "assessment_consistent",
 }
 
 
@@ -72,6 +74,7 @@ class SafetyOutputGuard:
                 PhiLeak(on_fail="noop"),
                 Abstention(on_fail="noop"),
                 InjectedContent(on_fail="noop"),
+                AssessmentConsistency(on_fail="noop"),
             ]
         )
 

@@ -24,9 +24,11 @@ from guardrails.validator_base import (  # noqa: E402
 
 from agent.safety.analysis import Analysis  # noqa: E402
 from agent.safety.patterns import INJECTION, URL  # noqa: E402
+from agent.verdicts import contradictions  # noqa: E402
 
 __all__ = [
     "Abstention",
+    "AssessmentConsistency",
     "CitationValidity",
     "DoseSafety",
     "Grounding",
@@ -185,3 +187,18 @@ class InjectedContent(Validator):
                 problems.append(f"instruction or link in the answer: {s.text[:50]}…")
                 a.bad.add(s.text)
         return _result(problems)
+
+
+@register_validator(name="cra/assessment_consistency", data_type="string")
+class AssessmentConsistency(Validator):
+    """No sentence states a verdict other than a computed assessment's (statin intensity, CKD stage,
+    referral, BP or glycemic category); a contradiction fails the whole draft."""
+
+    def validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
+        a = _a(metadata)
+        copied = [s.text for s in a.sentences if s.extractive]
+        found = contradictions([s.text for s in a.sentences], list(a.by_id.values()), skip=copied)
+        if found:
+            a.hard.add("assessment_consistency")
+            a.bad.update(c.sentence for c in found)
+        return _result([c.describe() for c in found])

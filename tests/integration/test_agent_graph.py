@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
 
 from agent.errors import ThreadError
 from agent.llm import OpenAICompatibleLLM
+from agent.schema import markers_in
 from tests.agent_world import World
 from tests.scripted_llm import scripted_llm
 
@@ -17,8 +19,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 def _store_ids(world: World, answer: dict[str, Any]) -> None:
     """Every citation resolves to a real point in the store, of the right patient."""
+    evidence = {e["id"] for e in answer["evidence"]}
     for c in answer["citations"]:
-        if c["kind"] == "guideline":
+        if c["kind"] == "assessment":  # computed: it resolves through the entries it cites
+            assert c["cites"] and set(c["cites"]) <= evidence, c
+        elif c["kind"] == "guideline":
             assert world.store.retrieve("guidelines", [c["chunk_id"]]), c
         else:
             hits = world.store.retrieve("patients", c["event_ids"])
@@ -175,3 +180,74 @@ def test_streaming_yields_answer_tokens_then_the_final_answer(world: World) -> N
     tokens = "".join(e["text"] for e in events if e["type"] == "token")
     final = events[-1]
     assert final["type"] == "answer" and tokens == final["answer"]["answer"]
+
+
+# -- computed assessments in the answer ---------------------------------------------------------------
+
+STATIN_Q = "Is a statin indicated for this patient, and at what intensity?"
+RIVAL = {"high-intensity": "moderate-intensity", "moderate-intensity": "low-intensity",
+         "consider": "high-intensity", "not indicated": "high-intensity"}  # fmt: skip
+
+
+def _first_sentence(answer: dict[str, Any]) -> str:
+    from agent.text import sentences
+
+    return sentences(answer["answer"])[0]
+
+
+def _statin_answer(world: World) -> tuple[str, dict[str, Any]]:
+    """The first patient whose statin verdict is computed, with its evidence-mode answer."""
+    for pid in world.patient_ids:
+        answer = world.agent(threads=False).ask(STATIN_Q, patient_id=pid)
+        statin = next((a for a in answer["assessments"] if a["id"] == "statin"), None)
+        if statin and statin["verdict"] in RIVAL:
+            return pid, answer
+    pytest.skip("no patient of the test world has a computed statin verdict")
+
+
+def test_the_statin_answer_opens_with_the_verdict_and_resolving_markers(world: World) -> None:
+    _, answer = _statin_answer(world)
+    assert answer["mode"] == "evidence" and answer["guard"]["passed"], answer["guard"]
+    statin = answer["assessments"][0]
+    assert statin["id"] == "statin" and {"verdict", "statement", "inputs", "missing", "source"} <= set(statin)
+    first = _first_sentence(answer)
+    assert statin["verdict"].lower() in first.lower() and first.startswith(statin["statement"].split(":")[0])
+    evidence = {e["id"] for e in answer["evidence"]}
+    assert markers_in(first)[0] == statin["evidence_id"] and set(markers_in(answer["answer"])) <= evidence
+    item = next(c for c in answer["citations"] if c["id"] == statin["evidence_id"])
+    assert item["kind"] == "assessment" and set(item["cites"]) <= evidence
+    by_id = {c["id"]: c for c in answer["citations"]}
+    sources = [by_id[c] for c in item["cites"] if c.startswith("G") and c in by_id]
+    assert sources and sources[0]["doc_id"] == "acc_aha_cholesterol_2018"
+    for c in item["cites"]:
+        if c.startswith("P") and c in by_id:
+            assert world.store.retrieve("patients", by_id[c]["event_ids"])
+    assert not any(c["text"].startswith("Allergies") for c in answer["citations"])
+    _store_ids(world, answer)
+
+
+def test_an_llm_draft_contradicting_the_verdict_falls_back_to_the_evidence_answer(world: World) -> None:
+    pid, evidence_answer = _statin_answer(world)
+    statin = evidence_answer["assessments"][0]
+    wrong = f"A {RIVAL[statin['verdict']]} statin is appropriate for this patient [{statin['evidence_id']}]."
+    draft = json.dumps({"answer": wrong, "claims": [], "abstain": False})
+    with scripted_llm([("json", draft), ("json", draft)]) as server:
+        answer = world.agent(_llm(server.base_url), threads=False).ask(STATIN_Q, patient_id=pid)
+    assert "[A1]" in server.requests[0]["messages"][-1]["content"]
+    assert answer["mode"] == "evidence"
+    assert "assessment_consistent" in " ".join(c["detail"] for c in answer["guard"]["checks"])
+    assert statin["verdict"].lower() in _first_sentence(answer).lower()
+
+
+def test_a_direct_record_question_gets_the_value_and_date_first(world: World) -> None:
+    for pid in world.patient_ids:
+        answer = world.agent(threads=False).ask(
+            "What is the latest HbA1c and when was it measured?", patient_id=pid
+        )
+        first = _first_sentence(answer)
+        if first.startswith("The latest HbA1c is"):
+            assert re.search(r"\d{4}-\d{2}-\d{2}", first) and markers_in(first)
+            assert set(markers_in(first)) <= {e["id"] for e in answer["evidence"]}
+            assert answer["guard"]["passed"], answer["guard"]
+            return
+    pytest.skip("no patient of the test world has an HbA1c")
