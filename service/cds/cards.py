@@ -1,4 +1,4 @@
-"""CDS Hooks cards from care gaps, early-warning flags and medication findings.
+"""CDS Hooks cards from assessments, care gaps, early-warning flags and medication findings.
 
 Every card names its guideline and version in ``source.label`` and links to the cited passage at
 ``{base}/v1/evidence/{chunk_id}``. Alongside each card goes a trace for the audit log: the
@@ -16,7 +16,16 @@ from agent.care_gaps import CareGap
 from agent.medication_checks import DraftOrder, Finding
 from agent.medication_rules import Cite
 
-__all__ = ["OVERRIDE_REASONS", "care_gap_cards", "evidence_url", "finding_cards", "flag_cards"]
+__all__ = [
+    "CARD_ASSESSMENTS",
+    "OVERRIDE_REASONS",
+    "assessment_cards",
+    "care_gap_cards",
+    "covered_flags",
+    "evidence_url",
+    "finding_cards",
+    "flag_cards",
+]
 
 Card = tuple[dict[str, Any], dict[str, Any]]  # (the card, its audit trace)
 _SYSTEM = "https://clinical-reasoning-agent.example/cds/override-reasons"
@@ -34,6 +43,18 @@ OVERRIDE_REASONS = [
     {"system": _SYSTEM, "code": "data-out-of-date", "display": "The record data shown is out of date"},
 ]
 _MAX_CONDITIONAL_LINKS = 5
+# The assessments a patient-view card can come from, and the indicator of each verdict that asks a
+# clinician to act (verdicts not listed, such as "not indicated" or "normal", make no card).
+CARD_ASSESSMENTS: dict[str, dict[str, str]] = {
+    "statin": {"high-intensity": "warning", "moderate-intensity": "warning", "consider": "info"},
+    "ckd_referral": {"indicated": "warning"},
+    "ckd_stage": {"G3a": "info", "G3b": "info", "G4": "warning", "G5": "critical"},
+    "bp_category": {"stage 1": "info", "stage 2": "warning", "severe": "critical"},
+    "glycemic_status": {"prediabetes": "info", "diabetes": "warning"},
+}
+# Early-warning flags an assessment card already covers (by flag id prefix).
+FLAGS_COVERED_BY: dict[str, str] = {"egfr": "ckd_stage", "bp": "bp_category", "hba1c": "glycemic_status",
+                                    "ldl": "statin"}  # fmt: skip
 
 
 def evidence_url(base: str, chunk_id: str) -> str:
@@ -190,3 +211,60 @@ def finding_cards(order: DraftOrder, findings: Sequence[Finding], base: str) -> 
         ]
         out.append((card, _trace(card, f"order:{finding.check}", evidence, finding.record_cite)))
     return out
+
+
+def _inputs_text(inputs: Sequence[Mapping[str, Any]]) -> str:
+    rows = []
+    for i in inputs:
+        value = i.get("value")
+        shown = f"{value:g}" if isinstance(value, float) else str(value)
+        rows.append(
+            f"- {i.get('name')}: {shown} {i.get('unit') or ''}".rstrip() + f" ({i.get('date') or 'undated'})"
+        )
+    return "\n".join(rows)
+
+
+def assessment_cards(
+    records: Sequence[Mapping[str, Any]], passages: Mapping[str, Mapping[str, Any] | None], base: str
+) -> list[Card]:
+    """One card per assessment whose verdict calls for action (see ``CARD_ASSESSMENTS``).
+
+    Args:
+        records: :func:`agent.assessing.run_assessments` output (the agent's evidence uses the same).
+        passages: Assessment id -> the guideline chunk ``{id, payload}`` its source names, if indexed.
+        base: This service's public base URL, for the evidence links.
+    """
+    out: list[Card] = []
+    for record in records:
+        j = record["json"]
+        indicator = CARD_ASSESSMENTS.get(j["id"], {}).get(j["verdict"])
+        if indicator is None:
+            continue
+        source, passage = j["source"], passages.get(j["id"])
+        label = f"{source.get('title', '')}: {source.get('section', '')}" + (
+            f" (grade {source['grade']})" if source.get("grade") else ""
+        )
+        links, evidence = [], []
+        if passage:
+            p = passage["payload"]
+            label = f"{label}, version {p.get('version', '')}"
+            links = [
+                _link(f"{p.get('title', '')}: {' > '.join(p.get('section_path') or [])}", base, passage["id"])
+            ]
+            evidence = [
+                {
+                    "id": passage["id"],
+                    "doc_id": str(p.get("doc_id", "")),
+                    "version": str(p.get("version", "")),
+                }
+            ]
+        detail = f"{j['statement']}\n\n*Computed from*:\n{_inputs_text(j.get('inputs', []))}"
+        card = _card(j["statement"], indicator, label, detail, links)
+        out.append((card, _trace(card, f"assessment:{j['id']}", evidence, record.get("event_ids", []))))
+    return out
+
+
+def covered_flags(flags: Sequence[Mapping[str, Any]], carded: Sequence[str]) -> list[Mapping[str, Any]]:
+    """The flags no assessment card speaks for (an eGFR flag is dropped when a CKD stage card is shown)."""
+    shown = set(carded)
+    return [f for f in flags if FLAGS_COVERED_BY.get(str(f.get("id", "")).split("-")[0]) not in shown]

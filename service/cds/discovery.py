@@ -14,10 +14,13 @@ _EGFR_CODES = ",".join(EGFR_CODES)
 # Blood pressure usually arrives as a panel whose components carry the systolic and diastolic codes;
 # a `code` search matches the panel's own code, so the panels are asked for by name.
 _BP_PANELS = ("85354-9", "55284-4")
-# patient-view reads only these series (the early-warning flags and the BMI risk factor), so only
-# these are asked for: the minimum necessary, and about a fifth of a typical record's Observations.
+# The inputs of the assessment cards beyond the flags' series: creatinine (eGFR recomputed),
+# total and HDL cholesterol (PCE), urine albumin-to-creatinine ratio, smoking status.
+_ASSESSMENT_INPUTS = ("2160-0", "38483-4", "2093-3", "2085-9", "9318-7", "14959-1", "32294-1", "72166-2")
+# patient-view reads only these series (the early-warning flags, the BMI risk factor and the
+# assessments' inputs), so only these are asked for: the minimum necessary.
 PATIENT_VIEW_OBSERVATION_CODES = (
-    *EGFR_CODES, *HBA1C_CODES, *LDL_CODES, *SBP_CODES, *DBP_CODES, *_BP_PANELS, *BMI_CODES,
+    *EGFR_CODES, *HBA1C_CODES, *LDL_CODES, *SBP_CODES, *DBP_CODES, *_BP_PANELS, *BMI_CODES, *_ASSESSMENT_INPUTS,
 )  # fmt: skip
 
 

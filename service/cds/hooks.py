@@ -6,27 +6,40 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
+from agent.assessing import run_assessments
 from agent.care_gaps import care_gaps, risk_factors_from_summary
 from agent.medication_checks import check_order, draft_from_resource
 from patient_index.events import TIMELINE_TYPES, event_id, resource_events
 from patient_index.flags import EGFR_CODES, clinical_time
 from patient_index.summary import build_summary
-from service.cds.cards import Card, care_gap_cards, finding_cards, flag_cards
+from service.cds.cards import (
+    CARD_ASSESSMENTS,
+    Card,
+    assessment_cards,
+    care_gap_cards,
+    covered_flags,
+    finding_cards,
+    flag_cards,
+)
 from service.cds.errors import CdsError
 from service.cds.knowledge import Knowledge
 
-__all__ = ["order_cards", "patient_view_cards", "summarise"]
+__all__ = ["order_cards", "patient_view_cards", "summarise", "timeline"]
 
 
-def summarise(resources: Sequence[Mapping[str, Any]], patient_id: str, as_of: date) -> dict[str, Any]:
-    """The record summary of the gathered resources (one patient's, already filtered)."""
-    events = [
+def timeline(resources: Sequence[Mapping[str, Any]], patient_id: str) -> list[dict[str, Any]]:
+    """The timeline events of the gathered resources (one patient's, already filtered)."""
+    return [
         e
         for r in resources
         if r.get("resourceType") in TIMELINE_TYPES
         for e in resource_events(dict(r), patient_id)
     ]
-    return build_summary(events, as_of=as_of)
+
+
+def summarise(resources: Sequence[Mapping[str, Any]], patient_id: str, as_of: date) -> dict[str, Any]:
+    """The record summary of the gathered resources (one patient's, already filtered)."""
+    return build_summary(timeline(resources, patient_id), as_of=as_of)
 
 
 def _deceased(resources: Sequence[Mapping[str, Any]], as_of: date) -> bool:
@@ -42,10 +55,13 @@ def _deceased(resources: Sequence[Mapping[str, Any]], as_of: date) -> bool:
 def patient_view_cards(
     resources: Sequence[Mapping[str, Any]], patient_id: str, as_of: date, knowledge: Knowledge, base: str
 ) -> list[Card]:
-    """Care-gap cards (USPSTF by age and sex) and early-warning flag cards."""
+    """Assessment cards (statin, CKD stage and referral, BP, glycemic status: the assessments the agent
+    cites too), early-warning flag cards no assessment card covers, and care-gap cards (USPSTF by
+    age and sex)."""
     if not any(r.get("resourceType") == "Patient" for r in resources):
         raise CdsError(412, "precondition_failed", "the Patient resource is needed (prefetch key 'patient')")
-    summary = summarise(resources, patient_id, as_of)
+    events = timeline(resources, patient_id)
+    summary = build_summary(events, as_of=as_of)
     patient_cite = [event_id(patient_id, "Patient", patient_id)]  # age and sex come from it
     cards: list[Card] = []
     if summary.get("age") is not None and not _deceased(resources, as_of):
@@ -56,10 +72,14 @@ def patient_view_cards(
             risk_factors=risk_factors_from_summary(summary),
         )
         cards += care_gap_cards(gaps, base, patient_cite)
-    flags = summary.get("flags") or []
+    records = run_assessments(events, list(CARD_ASSESSMENTS), as_of=as_of, summary=summary)
+    assessed = assessment_cards(
+        records, {r["json"]["id"]: knowledge.passage_for_assessment(r) for r in records}, base
+    )
+    carded = [str(trace["kind"]).removeprefix("assessment:") for _, trace in assessed]
+    flags = covered_flags(summary.get("flags") or [], carded)
     passages = {f["threshold_source"]: knowledge.passage_for(f["threshold_source"]) for f in flags}
-    cards = flag_cards(flags, passages, base) + cards  # warnings about the patient's values first
-    return cards
+    return assessed + flag_cards(flags, passages, base) + cards  # the patient's own values first
 
 
 def _latest_egfr(summary: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -12,11 +12,13 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from agent.care_gaps import Recommendation, recommendations_from_json, recommendations_from_payloads
 from agent.medication_rules import MedicationRules, extract_rules
+from agent.sources import find_passage
 from patient_index.flags import THRESHOLD_SOURCES
 from retrieval.types import Equals, Filter
 from service.cds.settings import CdsSettings
@@ -51,6 +53,30 @@ class Knowledge:
             self._passages[source] = found
         return found
 
+    def passage_for_assessment(self, record: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The chunk ``{id, payload}`` an assessment's source names (the lookup the agent's [G#] uses)."""
+        source = record["json"]["source"]
+        found = find_passage(
+            self.deps.guideline_search,
+            self.deps.dense,
+            str(source.get("doc_id", "")),
+            record["passage_query"],
+        )
+        return {"id": found[0].id, "payload": found[0].payload} if found else None
+
+
+def _assessment_sources() -> list[dict[str, Any]]:
+    """Every guideline source the assessments cite, shaped like an assessment record's source."""
+    try:
+        from assessments.sources import SOURCES
+    except ImportError:
+        return []
+    return [
+        {"json": {"source": {"doc_id": s.doc_id}}, "passage_query": s.passage_query}
+        for s in SOURCES.values()
+        if s.doc_id and s.passage_query
+    ]
+
 
 def load_knowledge(deps: Deps, settings: CdsSettings) -> Knowledge:
     """Read the guideline collection once (and the USPSTF JSON when the index holds no recommendations)."""
@@ -63,6 +89,8 @@ def load_knowledge(deps: Deps, settings: CdsSettings) -> Knowledge:
     knowledge = Knowledge(deps, recommendations, rules)
     for source in THRESHOLD_SOURCES:  # searched now, so no request waits on the encoder
         knowledge.passage_for(source)
+    for record in _assessment_sources():
+        knowledge.passage_for_assessment(record)
     log.info(
         "CDS knowledge loaded",
         extra={"chunks": len(points), "recommendations": len(recommendations), "drugs": len(rules.classes)},
