@@ -230,12 +230,15 @@ def assess_patient(
     if as_json:
         sys.stdout.write(json.dumps(result, indent=2, default=str) + "\n")
         return
-    out.print(f"[bold]Patient {patient_id}[/]  assessed as of {result['as_of']}")
+    out.print(f"Patient {patient_id}  assessed as of {result['as_of']}", style="bold", markup=False)
     for a in result["assessments"]:
-        value = f" = {_show(a['value'])} {a.get('unit') or ''}".rstrip() if "value" in a else ""
-        out.print(f"[bold]{a['name']}[/] [{a['id']}]: {a['verdict']}{value}", highlight=False)
+        shown = f"{_show(a['value'])} {a.get('unit') or ''}".strip() if "value" in a else ""
+        value = f" ({shown})" if shown and shown.split()[0] not in a["verdict"] else ""
+        out.print(
+            f"{a['name']} [{a['id']}]: {a['verdict']}{value}", style="bold", highlight=False, markup=False
+        )
         out.print(f"  {a['statement']}", highlight=False, markup=False)
-        if a["missing"]:
+        if a["missing"] and not all(m in a["statement"] for m in a["missing"]):
             out.print(f"  missing: {'; '.join(a['missing'])}", highlight=False, markup=False)
         src = a["source"]
         out.print(
