@@ -15,7 +15,7 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from service.api import ask, chat, evidence, feedback, health, patients, threads
+from service.api import ask, chat, evidence, feedback, health, patients, search, threads
 from service.api.depends import require_json
 from service.api.errors import install_error_handlers
 from service.api.health import require_ops_key
@@ -39,7 +39,7 @@ WEB_DIR = Path(str(files("service") / "web"))
 def _v1_router() -> APIRouter:
     """Every /v1 route: JSON bodies only; each route takes the caller's API key (``CurrentCaller``)."""
     v1 = APIRouter(dependencies=[Depends(require_json)])
-    for module in (ask, threads, chat, feedback, patients, evidence):
+    for module in (ask, threads, chat, feedback, patients, evidence, search):
         v1.include_router(module.router)
     return v1
 
@@ -96,7 +96,7 @@ def create_app(deps: Deps | None = None, settings: ServeSettings | None = None) 
     deps = deps or Deps()
     settings = settings or ServeSettings()
     data_dir = deps.settings.data_dir
-    private_umask()  # what this process writes holds PHI: owner only (folders 0700, files 0600)
+    private_umask()  # Deps did too; a served process must, whoever built its Deps
     private_dir(data_dir)
 
     @asynccontextmanager

@@ -12,7 +12,7 @@ from retrieval.embedders import Bm25SparseEncoder, SentenceTransformerEncoder, m
 from retrieval.guidelines import GuidelineSearch
 from retrieval.patients import PatientSearch
 from retrieval.store import VectorStore, open_store
-from service.private_files import private_dir, private_file
+from service.private_files import private_dir, private_file, private_umask
 
 if TYPE_CHECKING:
     from agent.runner import Agent
@@ -26,11 +26,18 @@ class Deps:
 
     The store is opened once even when the first requests after a start ask for it at the same
     time (the embedded engine refuses a second open of its folders).
+
+    Building one narrows the process umask to 077: every command and server that builds a
+    ``Deps`` reads or writes the data dir, which holds PHI, and the files the vector engine and
+    LangGraph create there are then born private (0600, folders 0700).
     """
 
     settings: AgentSettings = field(default_factory=AgentSettings)
     _closers: list[Any] = field(default_factory=list, init=False, repr=False)
     _store_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        private_umask()
 
     @cached_property
     def store(self) -> VectorStore:

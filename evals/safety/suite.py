@@ -6,6 +6,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from evals.safety.edge import run_edge_probes
 from evals.safety.run import load_cases, run_cases, summarize
 from evals.safety.world import POISONED_PATIENT, build_world
 
@@ -30,7 +31,11 @@ def _service_attacks(world: Any, data_dir: Path, subset: int | None) -> list[dic
 def run_safety_suite(
     settings: Any, dense: Any, sparse: Any, synthea: Path, *, subset: int | None
 ) -> dict[str, Any]:
-    """Rows per case and per category; ``subset`` keeps the first N cases of each category (CI gate)."""
+    """Rows per case and per category; ``subset`` keeps the first N cases of each category (CI gate).
+
+    The attacks on the service's edge (:mod:`evals.safety.edge`: tokens, Host header, bodies, keys,
+    headers, file modes, the store right after a start) run whole in every mode: they take seconds.
+    """
     from agent.factory import make_agent
     from agent.safety import safety_guards
     from agent.settings import AgentSettings
@@ -52,6 +57,7 @@ def run_safety_suite(
         benign = run_cases(load_cases("benign", subset), world, agent_for)
         attacks += _service_attacks(world, Path(tmp) / "service", subset)
         world.store.close()
+    attacks += run_edge_probes()
     summary = summarize(attacks, "attack") + summarize(benign, "benign")
     n_att, n_ben = len(attacks), len(benign)
     summary.append({"config": "all_attacks", "kind": "attack", "n": n_att,

@@ -132,8 +132,12 @@ def test_data_files_are_created_0600_and_folders_0700(tmp_path: Path, umask: Non
     assert _mode(data / "threads.sqlite") == 0o600
     store = EdgeStore(data / "qdrant" / "nested")
     store.ensure_collection(CollectionSpec(name="patients", dense_dim=4))
+    store.upsert("patients", [PointRecord(CHUNK, [1.0, 0, 0, 0], SparseVec([1], [1.0]), {"patient_id": "p"})])
     assert _mode(data / "qdrant") == _mode(data / "qdrant" / "nested") == 0o700
     assert _mode(data / "qdrant" / "nested" / "patients") == 0o700
+    # the engine's own files (written by Rust) follow the umask that building the Deps narrowed
+    loose = {str(p): oct(_mode(p)) for p in (data / "qdrant").rglob("*") if _mode(p) & 0o077}
+    assert not loose, loose
     store.close()
     for s in (app.state.shared, app.state.feedback, app.state.keys):
         s.close()
@@ -279,3 +283,11 @@ def test_create_app_and_cra_serve_refuse_cds_off_loopback_without_a_base_url(
     monkeypatch.setenv("CRA_CDS_BASE_URL", "https://cds.example.org")
     started = runner.invoke(cli, [*base, "serve", "--host", "0.0.0.0"])
     assert started.exit_code == 0 and served, started.output
+
+
+def test_the_safety_suites_edge_probes_all_hold(umask: None) -> None:
+    from evals.safety.edge import PROBES, run_edge_probes
+
+    rows = run_edge_probes()
+    assert [r["id"] for r in rows] == [p[0] for p in PROBES]
+    assert [r["answer"] for r in rows if not r["blocked"]] == []
