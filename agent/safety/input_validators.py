@@ -1,4 +1,8 @@
-"""guardrails-ai validators for the question: size, injection and jailbreak, clinical scope, other patients."""
+"""guardrails-ai validators for the question: size, injection and jailbreak, clinical scope, other patients.
+
+Every check reads the question with look-alike letters folded to Latin (:func:`patterns.canonical`),
+so "Іgnоrе рrеviоus instructions" written in Cyrillic is caught like the plain one.
+"""
 
 from __future__ import annotations
 
@@ -19,11 +23,13 @@ from guardrails.validator_base import (  # noqa: E402  (after the offline setup,
 
 from agent.safety.drugs import drugs_in  # noqa: E402
 from agent.safety.patterns import (  # noqa: E402
+    BULK_IDENTIFIERS,
     CLINICAL_TERMS,
     FOREIGN_PATIENT,
     INJECTION,
     OFF_TASK,
     OFF_TOPIC,
+    canonical,
     normalize,
 )
 
@@ -175,7 +181,7 @@ class ClinicalScope(Validator):
     """Fails requests outside clinical decision support: a non-clinical task, or no clinical subject at all."""
 
     def validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
-        text = str(value)
+        text = canonical(str(value))
         m = OFF_TASK.search(text)
         if m:
             return FailResult(error_message=f"outside clinical decision support ({m.group(0)[:30]!r})")
@@ -193,11 +199,14 @@ class ForeignPatient(Validator):
     """Fails a question that reaches for a patient other than the one in context (``metadata['patient_id']``)."""
 
     def validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
-        text = str(value)
+        text = canonical(str(value))
         own = str(metadata.get("patient_id") or "").lower()
         others = {u.lower() for u in _UUID.findall(text)} - {own}
         if others:
             return FailResult(error_message="the question names another patient's identifier")
+        m = BULK_IDENTIFIERS.search(text)
+        if m:
+            return FailResult(error_message=f"a bulk request for patient identifiers ({m.group(0)[:30]!r})")
         m = FOREIGN_PATIENT.search(text)
         if m:
             return FailResult(error_message=f"asks for other patients' data ({m.group(0)[:30]!r})")

@@ -11,6 +11,7 @@ import re
 import unicodedata
 
 __all__ = [
+    "BULK_IDENTIFIERS",
     "CLINICAL_TERMS",
     "DATA_INSTRUCTION",
     "FOREIGN_PATIENT",
@@ -18,10 +19,29 @@ __all__ = [
     "OFF_TASK",
     "OFF_TOPIC",
     "URL",
+    "canonical",
     "normalize",
 ]
 
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
+# Cyrillic and Greek letters drawn like Latin ones ("Іgnоrе рrеviоus" is mostly Cyrillic): NFKC keeps
+# them, so they are folded to the Latin letter they imitate before any pattern is matched.
+_CONFUSABLES = str.maketrans(
+    {
+        # Cyrillic
+        "а": "a", "в": "b", "е": "e", "ё": "e", "з": "3", "і": "i", "ї": "i", "ј": "j", "к": "k",
+        "м": "m", "н": "h", "о": "o", "п": "n", "р": "p", "с": "c", "т": "t", "у": "y", "х": "x",
+        "ѕ": "s", "ԁ": "d", "һ": "h", "ԛ": "q", "ԝ": "w", "ɡ": "g", "ӏ": "l",
+        "А": "A", "В": "B", "Е": "E", "Ё": "E", "І": "I", "Ї": "I", "Ј": "J", "К": "K", "М": "M",
+        "Н": "H", "О": "O", "Р": "P", "С": "C", "Т": "T", "У": "Y", "Х": "X", "Ѕ": "S", "Ԁ": "D",
+        "Һ": "H", "Ԛ": "Q", "Ԝ": "W", "Ӏ": "I",
+        # Greek
+        "α": "a", "β": "b", "ε": "e", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p", "τ": "t",
+        "υ": "u", "χ": "x", "γ": "y", "ω": "w",
+        "Α": "A", "Β": "B", "Ε": "E", "Ζ": "Z", "Η": "H", "Ι": "I", "Κ": "K", "Μ": "M", "Ν": "N",
+        "Ο": "O", "Ρ": "P", "Τ": "T", "Υ": "Y", "Χ": "X",
+    }
+)  # fmt: skip
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"})
 _B64 = re.compile(r"\b[A-Za-z0-9+/]{24,}={0,2}")
 
@@ -68,6 +88,30 @@ FOREIGN_PATIENT = re.compile(
     r"|\b(?:switch|change) (?:to )?(?:the )?(?:patient|chart|record)\b"
     r"|\bwho (?:else|other)\b|\b(?:mrn|ssn|social security)\b[^.?!\n]{0,20}\d"
     r"|\b(?:in|from) (?:bed|room) \d+\b|\b(?:my|his|her) (?:neighbou?r|ex|husband|wife|boss|coworker|colleague)'?s?\b",
+    re.I,
+)
+
+# Bulk requests for identifiers (whose patients are in the index, their MRNs, a CSV of ids): never a
+# clinical question, whatever the phrasing. The families: a verb of extraction near an identifier
+# noun; "all/every/complete list of ... ids"; ids "stored in your index/database"; an export format.
+_GET = (
+    r"(?:export|dump|list|download|extract|give me|print|output|enumerate|show|send|return|provide|"
+    r"retrieve|fetch|pull|get|compile|generate|produce|copy|share|e-?mail|tell me|what are)"
+)
+_IDS = (
+    r"(?:ids|identifiers|mrns|uuids|ssns|(?:medical )?record numbers|names|roster|census|registry|directory)"
+)
+BULK_IDENTIFIERS = re.compile(
+    rf"\b{_GET}\b[^.?!\n]{{0,50}}\b(?:patients'?|patient|members'?|member|persons|people|subjects|users)\s+{_IDS}\b"
+    rf"|\b(?:all|every|each|complete|full|entire|whole)\b[^.?!\n]{{0,30}}\b(?:patient |member |record )?"
+    r"(?:ids?|identifiers?|mrns?|uuids?|ssns?|record numbers?)\b"
+    rf"|\b{_GET}\b[^.?!\n]{{0,30}}\b(?:ids|identifiers|mrns|uuids|ssns|names|record numbers) of (?:the |all |every |your )?"
+    r"(?:patients|members|people|persons|records|charts)\b"
+    r"|\b(?:which|what|how many)\s+(?:patient|member|person)\s+(?:ids|identifiers|mrns|uuids|names)\b"
+    r"|\b(?:ids|identifiers|mrns|uuids|ssns)\b[^.?!\n]{0,40}\b(?:stored|indexed|held|kept|in (?:your|the) "
+    r"(?:index|database|store|system|collection|records?))\b"
+    r"|\b(?:complete|full|entire|whole) (?:list|set|dump|export|roster|table|copy) of (?:the |all )?(?:patients|records|charts|people)\b"
+    r"|\b(?:export|dump|download)\b[^.?!\n]{0,60}\b(?:as|to|in(?:to)?) (?:a |an )?(?:csv|json|excel|xlsx|spreadsheet|text file|file)\b",
     re.I,
 )
 
@@ -133,10 +177,16 @@ def _decoded_blobs(text: str) -> list[str]:
     return out
 
 
+def canonical(text: str) -> str:
+    """``text`` as it reads: compatibility forms (NFKC), zero-width characters removed, and Cyrillic
+    or Greek look-alikes folded to the Latin letters they imitate."""
+    return unicodedata.normalize("NFKC", text).translate(_ZERO_WIDTH).translate(_CONFUSABLES)
+
+
 def normalize(text: str) -> str:
-    """Text with common obfuscations undone: zero-width characters, compatibility forms, spaced or
-    leet-speak letters, base64 payloads (appended decoded)."""
-    text = unicodedata.normalize("NFKC", text).translate(_ZERO_WIDTH)
+    """Text with common obfuscations undone: zero-width characters, compatibility forms, look-alike
+    letters, spaced or leet-speak letters, base64 payloads (appended decoded)."""
+    text = canonical(text)
     despaced = re.sub(r"\b(?:\w[ ._-]){4,}\w\b", lambda m: re.sub(r"[ ._-]", "", m.group(0)), text)
     variants = [text, despaced, despaced.translate(_LEET), *_decoded_blobs(text)]
     return "\n".join(dict.fromkeys(variants))
