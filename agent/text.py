@@ -6,7 +6,8 @@ import re
 
 __all__ = ["HEDGES", "content_words", "is_claim", "numbers_in", "overlap", "sentences"]
 
-_SPLIT = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(*])")
+# A sentence ends at . ! or ? before a capital, a digit or a bracket, but not after "e.g." or "i.e."
+_SPLIT = re.compile(r"(?<=[.!?])(?<!\be\.g\.)(?<!\bi\.e\.)\s+(?=[A-Z0-9(*])")
 _LIST_ITEM = re.compile(r"^(?:[-*+]|\d{1,2}[.)])\s+")
 _WORD = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)?")

@@ -255,3 +255,8 @@ def test_direct_record_questions_state_the_value_and_date_first() -> None:
     assert change is not None and "to 12" in change["text"] and len(change["event_ids"]) == 2
     assert record_answer("Should we start metformin given her HbA1c?", events, as_of) is None
     assert record_answer("What is the latest potassium?", events, as_of) is None
+
+
+def test_an_abbreviation_does_not_end_a_sentence() -> None:
+    text = "G2: eGFR 84 (CKD-EPI 2021); CKD only with a marker of damage (e.g. ACR >= 30 mg/g). Next."
+    assert len(sentences(text)) == 2
