@@ -9,9 +9,11 @@ Inputs read from the record: age (40-79, the validated range; outside it the ver
 ``not applicable``), sex, the latest total cholesterol and HDL-C (5 years), the latest systolic
 BP (12 months), treatment for hypertension (an active antihypertensive medication), current
 smoking (the latest tobacco smoking status Observation, 3 years, or an active "smokes tobacco"
-problem) and diabetes (a diabetes problem on record). Race is not in the patient index, so the
-white-or-other equations are used, as the guideline allows for other groups, and the statement
-says so. Clinical ASCVD makes the equations inapplicable (they predict a first event).
+problem) and diabetes (a diabetes problem on record). Race is the US Core race category on the
+Patient: "Black or African American" takes the African American equations; any other or an
+unrecorded race takes the white equations, as the guideline advises for other groups, and
+the statement says which. Clinical ASCVD makes the equations inapplicable (they predict a
+first event).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ __all__ = ["PceInputs", "assess_pce", "pce_category", "pooled_cohort_risk"]
 
 _ID, _NAME = "ascvd_pce_10y", "10-year ASCVD risk (Pooled Cohort Equations)"
 TC_CODES, HDL_CODES, SBP_CODES = ("2093-3",), ("2085-9",), ("8480-6",)
+_AFRICAN_AMERICAN = frozenset({"black or african american", "black", "african american"})
 
 
 @dataclass(frozen=True)
@@ -205,6 +208,7 @@ def assess_pce(rec: Record) -> Assessment:
         )
     meds = ANTIHYPERTENSIVE.select(rec.medications)
     diabetes = DIABETES.select(rec.conditions)
+    black = rec.race.strip().lower() in _AFRICAN_AMERICAN
     x = PceInputs(
         float(age),
         rec.sex == "female",
@@ -214,11 +218,13 @@ def assess_pce(rec: Record) -> Assessment:
         bool(meds),
         smoking.value is True,
         bool(diabetes),
+        black,
     )
     risk = round(pooled_cohort_risk(x), 1)
     inputs = [
         rec.age_input(),
         rec.sex_input(),
+        rec.race_input(),
         point_input("total cholesterol", tc),
         point_input("HDL cholesterol", hdl),
         point_input("systolic BP", sbp),
@@ -239,11 +245,18 @@ def assess_pce(rec: Record) -> Assessment:
         ),
     ]
     cat = pce_category(risk)
+    equations = (
+        "African American equations"
+        if black
+        else f"white/other equations (race {rec.race})"
+        if rec.race
+        else "race not recorded, white/other equations used"
+    )
     statement = (
         f"10-year ASCVD risk {fmt(risk)} % ({cat}) by the Pooled Cohort Equations: age {age}, {rec.sex}, "
         f"TC {fmt(tc.value, 0)}, HDL {fmt(hdl.value, 0)} mg/dL, SBP {fmt(sbp.value, 0)} "
         f"{'treated' if meds else 'untreated'}, {'smoker' if x.smoker else 'non-smoker'}, "
-        f"{'diabetes' if diabetes else 'no diabetes'}; race not recorded, white/other equations used."
+        f"{'diabetes' if diabetes else 'no diabetes'}; {equations}."
     )
     return Assessment(
         _ID,
@@ -255,5 +268,5 @@ def assess_pce(rec: Record) -> Assessment:
         (),
         risk,
         "%",
-        {"equations": "white/other (race not recorded)", "risk_category": cat},
+        {"equations": "African American" if black else "white/other", "risk_category": cat},
     )

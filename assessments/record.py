@@ -72,6 +72,7 @@ class Record:
     as_of: date
     born: date | None
     sex: str | None  # "male", "female", another FHIR gender, or None
+    race: str  # US Core OMB race category as recorded on the Patient, "" when not recorded
     patient_event_id: str
     points: dict[str, list[Point]]
     conditions: tuple[Event, ...]  # every Condition dated on or before as_of, oldest first
@@ -98,6 +99,12 @@ class Record:
             "years",
             self.born.isoformat() if self.born else None,
             (self.patient_event_id,) if self.patient_event_id else (),
+        )
+
+    def race_input(self) -> Input:
+        """Recorded race (US Core OMB category) as an input, citing the Patient event."""
+        return Input(
+            "race", self.race or None, "", None, (self.patient_event_id,) if self.patient_event_id else ()
         )
 
     def sex_input(self) -> Input:
@@ -181,6 +188,7 @@ def build_record(
         as_of=day,
         born=born,
         sex=sex,
+        race=str((patient or {}).get("race") or ""),
         patient_event_id=str((patient or {}).get("event_id", "")),
         points=points,
         conditions=tuple(conditions),

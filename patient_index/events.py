@@ -441,6 +441,7 @@ def resource_events(r: dict[str, Any], patient_id: str) -> list[Event]:
     e = _base(r, patient_id)
     if rtype == "Patient":
         e.update(display="Patient", gender=str(r.get("gender", "")), birth_date=str(r.get("birthDate", "")))
+        e["race"] = _us_core_race(r)
         e["deceased_date"] = r.get("deceasedDateTime") if isinstance(r.get("deceasedDateTime"), str) else None
         _dated(e, r.get("birthDate"))
         e["text"] = f"Patient: {e['gender'] or 'sex unknown'}, born {e['birth_date'] or 'unknown'}" + (
@@ -452,6 +453,16 @@ def resource_events(r: dict[str, Any], patient_id: str) -> list[Event]:
         return []
     fill(e, r)
     return [e]
+
+
+def _us_core_race(r: dict[str, Any]) -> str:
+    """The US Core race OMB category (display) of a Patient, or "" (the PCE are race-specific)."""
+    for ext in r.get("extension") or []:
+        if isinstance(ext, dict) and str(ext.get("url", "")).endswith("us-core-race"):
+            for part in ext.get("extension") or []:
+                if isinstance(part, dict) and part.get("url") == "ombCategory":
+                    return str((part.get("valueCoding") or {}).get("display") or "")
+    return ""
 
 
 def events_from_bundle(bundle: dict[str, Any]) -> tuple[list[Event], list[dict[str, Any]]]:

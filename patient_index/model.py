@@ -48,6 +48,7 @@ class EventFields(TypedDict, total=False):
     gender: str
     birth_date: str
     deceased_date: str | None
+    race: str  # US Core race OMB category display ("" when not recorded); the PCE are race-specific
     extra: dict[str, Any]
 
 

@@ -61,6 +61,12 @@ class Raw:
         (self.patient,) = [r for r in resources if r["resourceType"] == "Patient"]
         self.born = date.fromisoformat(self.patient["birthDate"])
         self.sex = self.patient.get("gender")
+        self.black = any(
+            part.get("url") == "ombCategory" and part.get("valueCoding", {}).get("code") == "2054-5"
+            for ext in self.patient.get("extension", [])
+            if ext.get("url", "").endswith("us-core-race")
+            for part in ext.get("extension", [])
+        )
         self.obs: dict[str, list[Obs]] = {}
         for r in resources:
             when = r.get("effectiveDateTime") if r["resourceType"] == "Observation" else None
@@ -164,9 +170,24 @@ def slope(points: list[tuple[date, float]]) -> float | None:
     return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx if sxx else None
 
 
-def pce_white_or_other(age: int, female: bool, tc: float, hdl: float, sbp: float, treated: bool, smoker: bool,
-                       diabetic: bool) -> float:  # fmt: skip
+def pce(age: int, female: bool, tc: float, hdl: float, sbp: float, treated: bool, smoker: bool, diabetic: bool,
+        black: bool) -> float:  # fmt: skip
+    """Goff 2013 Table A: African American equations for Black patients, white equations otherwise."""
     la, lt, lh, ls = math.log(age), math.log(tc), math.log(hdl), math.log(sbp)
+    if black and female:
+        s = (17.114 * la + 0.940 * lt - 18.920 * lh + 4.475 * la * lh
+             + ((29.291 - 6.432 * la) if treated else (27.820 - 6.087 * la)) * ls + 0.691 * smoker + 0.874 * diabetic)  # fmt: skip
+        return 100 * (1 - 0.9533 ** math.exp(s - 86.61))
+    if black:
+        s = (
+            2.469 * la
+            + 0.302 * lt
+            - 0.307 * lh
+            + (1.916 if treated else 1.809) * ls
+            + 0.549 * smoker
+            + 0.645 * diabetic
+        )
+        return 100 * (1 - 0.8954 ** math.exp(s - 19.54))
     if female:
         s = (-29.799 * la + 4.884 * la * la + 13.540 * lt - 3.114 * la * lt - 13.578 * lh + 3.149 * la * lh
              + (2.019 if treated else 1.957) * ls + (7.574 - 1.665 * la) * smoker + 0.661 * diabetic)  # fmt: skip
@@ -275,7 +296,7 @@ def truth(raw: Raw) -> dict[str, Any]:
     )
     sbp = raw.latest("8480-6", 365)
     smoker = current_smoker(raw)
-    pce = None
+    pce_value: float | None = None
     if (
         not ascvd
         and tc
@@ -285,9 +306,10 @@ def truth(raw: Raw) -> dict[str, Any]:
         and raw.sex in ("male", "female")
         and 40 <= age <= 79
     ):
-        pce = round(pce_white_or_other(age, female, float(tc.value), float(hdl.value), float(sbp.value),
-                                       raw.on_antihypertensive(), smoker, bool(dm)), 1)  # fmt: skip
-    t["ascvd_pce_10y"] = pce
+        risk = pce(age, female, float(tc.value), float(hdl.value), float(sbp.value), raw.on_antihypertensive(),
+                   smoker, bool(dm), raw.black)  # fmt: skip
+        pce_value = round(risk, 1)
+    t["ascvd_pce_10y"] = pce_value
     ever_ldl = [o for o in raw.obs.get("18262-6", []) if o.day <= raw.as_of and float(o.value) >= 190]
     if ascvd:
         t["statin"] = "high-intensity" if age <= 75 else "moderate-intensity"
@@ -300,13 +322,13 @@ def truth(raw: Raw) -> dict[str, Any]:
     elif age > 75:
         t["statin"] = "consider"
     elif 40 <= age <= 75:
-        if ldl is None or pce is None:
+        if ldl is None or pce_value is None:
             t["statin"] = INSUFFICIENT
         elif float(ldl.value) < 70:
             t["statin"] = "not indicated"
         else:
-            t["statin"] = ("high-intensity" if pce >= 20 else "moderate-intensity" if pce >= 7.5 else "consider"
-                           if pce >= 5 else "not indicated")  # fmt: skip
+            t["statin"] = ("high-intensity" if pce_value >= 20 else "moderate-intensity" if pce_value >= 7.5
+                           else "consider" if pce_value >= 5 else "not indicated")  # fmt: skip
     # CHA2DS2-VASc when AF is active
     if raw.has(AF, active_only=True) and raw.sex in ("male", "female"):
         t["cha2ds2_vasc"] = str(

@@ -400,3 +400,17 @@ def test_json_shape_is_the_documented_one() -> None:
     assert set(j) >= {"id", "name", "verdict", "statement", "inputs", "missing", "source"}
     assert set(j["source"]) >= {"doc_id", "title", "section", "grade"}
     assert set(j["inputs"][0]) == {"name", "value", "unit", "date", "event_ids"}
+
+
+def test_pce_takes_the_african_american_equations_from_the_recorded_race() -> None:
+    p = Patient("1969-01-01", "female")
+    p.events[0]["race"] = "Black or African American"
+    p.bp(120, 70, "2023-06-01")
+    p.bp(120, 70, "2024-03-01")
+    p.smoking("Never smoker", "2024-03-01")
+    lipids(p, 213, 50, 130)
+    a = one(p, "ascvd_pce_10y")  # 55 years: the Goff 2013 worked example, 3.0 % for African American women
+    assert a.value == pytest.approx(3.0, abs=0.1) and "African American equations" in a.statement
+    p.events[0]["race"] = ""
+    b = one(p, "ascvd_pce_10y")
+    assert b.value == pytest.approx(2.1, abs=0.1) and "race not recorded" in b.statement
