@@ -13,7 +13,8 @@ problem) and diabetes (a diabetes problem on record). Race is the US Core race c
 Patient: "Black or African American" takes the African American equations; any other or an
 unrecorded race takes the white equations, as the guideline advises for other groups, and
 the statement says which. Clinical ASCVD makes the equations inapplicable (they predict a
-first event).
+first event). A value outside the ASCVD Risk Estimator's ranges (TC 130-320, HDL 20-100 mg/dL,
+SBP 90-200 mmHg) is used as recorded and named in the statement as a caution.
 """
 
 from __future__ import annotations
@@ -258,6 +259,17 @@ def assess_pce(rec: Record) -> Assessment:
         f"{'treated' if meds else 'untreated'}, {'smoker' if x.smoker else 'non-smoker'}, "
         f"{'diabetes' if diabetes else 'no diabetes'}; {equations}."
     )
+    outside = [
+        f"{label} {fmt(v, 0)} outside {lo}-{hi}"
+        for label, v, lo, hi in (
+            ("TC", tc.value, 130, 320),
+            ("HDL", hdl.value, 20, 100),
+            ("SBP", sbp.value, 90, 200),
+        )
+        if not lo <= v <= hi
+    ]
+    if outside:
+        statement += f" {'; '.join(outside)} (the estimator's ranges): interpret with caution."
     return Assessment(
         _ID,
         _NAME,
