@@ -113,8 +113,8 @@ def assess_bp_category(rec: Record) -> Assessment:
         tuple(inputs),
         (),
         None,
-        "mmHg",
-        {"mean_systolic": systolic, "mean_diastolic": diastolic},
+        None,
+        {"mean_systolic": systolic, "mean_diastolic": diastolic, "unit": "mmHg"},
     )
 
 

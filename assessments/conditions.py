@@ -107,7 +107,14 @@ ASCVD = ConditionSet(
         "peripheral artery disease",
         "peripheral vascular disease",
     ),
-    exclude=(*_ALWAYS_EXCLUDED, "hemorrhagic stroke", "haemorrhagic stroke", "heat stroke", "sunstroke"),
+    exclude=(
+        *_ALWAYS_EXCLUDED,
+        "hemorrhagic stroke",
+        "haemorrhagic stroke",
+        "heat stroke",
+        "sunstroke",
+        "ludwig",
+    ),
 )
 # Coronary or other arterial revascularization also makes clinical ASCVD (Procedure events).
 ASCVD_PROCEDURES = ConditionSet(
@@ -208,7 +215,14 @@ STROKE_TIA_EMBOLISM = ConditionSet(
         "arterial embolism",
         "thromboembolism",
     ),
-    exclude=(*_ALWAYS_EXCLUDED, "heat stroke", "sunstroke", "venous thromboembolism"),
+    exclude=(
+        *_ALWAYS_EXCLUDED,
+        "heat stroke",
+        "sunstroke",
+        "venous thromboembolism",
+        "pulmonary",
+        "deep vein",
+    ),
 )
 VASCULAR_DISEASE = ConditionSet(
     "vascular disease (prior MI, PAD, aortic plaque)",

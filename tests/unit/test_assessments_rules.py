@@ -251,7 +251,7 @@ def test_bp_category_on_the_mean_of_the_last_two_visits() -> None:
     p.obs("8462-4", 84, "2024-05-01")
     a = one(p, "bp_category")
     assert a.verdict == "stage 1"  # (128 + 134) / 2 = 131, (78 + 84) / 2 = 81
-    assert a.details == {"mean_systolic": 131, "mean_diastolic": 81}
+    assert a.details == {"mean_systolic": 131, "mean_diastolic": 81, "unit": "mmHg"}
     assert {i.date for i in a.inputs} == {"2023-09-01", "2024-05-01"}
 
 
