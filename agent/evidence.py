@@ -129,11 +129,16 @@ def assessment_items(
 
 
 def interleave(items: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Priority order for packing: the assessments, then G1, P1, G2, P2, ... so neither kind crowds
-    the other out."""
-    gs = [i for i in items if i["kind"] == "guideline"]
-    ps = [i for i in items if i["kind"] == "patient"]
-    out: list[dict[str, Any]] = [i for i in items if i["kind"] == "assessment"]
+    """Priority order for packing: the assessments and the entries they cite (so a packed [A#] can be
+    cited with its [P#] and [G#]), then G1, P1, G2, P2, ... so neither kind crowds the other out."""
+    by_id = {i["id"]: i for i in items}
+    first = [i for i in items if i["kind"] == "assessment"]
+    first += [by_id[c] for a in first for c in a.get("cites", []) if c in by_id]
+    first = list({i["id"]: i for i in first}.values())
+    taken = {i["id"] for i in first}
+    gs = [i for i in items if i["kind"] == "guideline" and i["id"] not in taken]
+    ps = [i for i in items if i["kind"] == "patient" and i["id"] not in taken]
+    out: list[dict[str, Any]] = first
     for n in range(max(len(gs), len(ps))):
         out += ([gs[n]] if n < len(gs) else []) + ([ps[n]] if n < len(ps) else [])
     return out
@@ -202,7 +207,12 @@ def citation_json(item: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"id": item["id"], "kind": item["kind"], "text": item.get("text", "")}
     if item["kind"] == "assessment":
         keys = ("assessment_id", "name", "verdict", "value", "unit", "cites", "source_id", "doc_id", "date")
-        return out | {k: item.get(k) for k in keys}
+        # resource_type/resource_id let readers that know only two kinds show it as a record-like entry
+        return (
+            out
+            | {k: item.get(k) for k in keys}
+            | {"resource_type": "Assessment", "resource_id": item.get("assessment_id")}
+        )
     fields = _GUIDELINE_FIELDS if item["kind"] == "guideline" else _PATIENT_FIELDS
     for key in fields:
         value = item.get(key)
