@@ -51,7 +51,9 @@ def display_source(source: str, roots: list[tuple[str, Path]] | None = None) -> 
         if path.is_relative_to(root):
             return f"{name}/{path.relative_to(root).as_posix()}"
     cwd = Path.cwd().resolve()
-    if path.is_relative_to(cwd) and path != cwd:
+    if (
+        cwd != Path(cwd.anchor) and path.is_relative_to(cwd) and path != cwd
+    ):  # a service run from / shows no tree
         return path.relative_to(cwd).as_posix()
     return path.name
 

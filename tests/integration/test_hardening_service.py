@@ -204,6 +204,11 @@ def test_display_source_keeps_the_corpus_and_drops_the_servers_folders(tmp_path:
     assert display_source("", roots) == ""
 
 
+def test_display_source_from_a_service_started_in_the_root_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir("/")  # systemd's default working directory
+    assert display_source("/srv/hospital/guidelines/ward.md", []) == "ward.md"
+
+
 # -- item 18: browser headers, and the API description and metrics behind a key -------------------
 
 
