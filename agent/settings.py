@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator
+from pydantic_settings import NoDecode
 
+from guidelines_index.trust import DEFAULT_TRUSTED_ISSUERS, expand_trusted
 from retrieval.settings import Settings
 
 __all__ = ["SMOLLM2_DIRNAME", "AgentSettings"]
@@ -56,6 +60,22 @@ class AgentSettings(Settings):
         default="",
         description="Empty: SQLite under the data dir. postgresql://... uses LangGraph's Postgres checkpointer.",
     )
+    trusted_issuers: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=DEFAULT_TRUSTED_ISSUERS,
+        description=(
+            "Guideline issuers whose passages are cited as guidance, comma-separated; 'default' stands for "
+            "the packaged corpus's issuers and USPSTF. Passages from any other issuer are labelled "
+            "'local, unverified'."
+        ),
+    )
+
+    @field_validator("trusted_issuers", mode="before")
+    @classmethod
+    def _issuers(cls, value: Any) -> tuple[str, ...]:
+        if isinstance(value, str):
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else text.split(",")
+        return expand_trusted(value)
 
     @field_validator("llm_base_url", "checkpointer_url")
     @classmethod

@@ -3,7 +3,9 @@
 Dose ranges are read from the indexed guideline text itself: table rows such as
 ``| **Atorvastatin** | 40--80 mg | Oral | Once daily |`` and prose such as ``ezetimibe 10 mg/day``.
 For each drug and unit the lowest and highest dose any guideline states is kept; a dose outside
-that span in an answer is unsafe (a 10x slip, a unit slip).
+that span in an answer is unsafe (a 10x slip, a unit slip). A retrieved passage that tells the reader
+to multiply doses wholesale ("double every insulin dose", "triple the dose of all basal insulins")
+is unsafe whatever its numbers: :func:`blanket_dose_change` finds it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
 
-__all__ = ["Dose", "DoseTable", "doses_in", "drug_vocabulary", "drugs_in"]
+__all__ = [
+    "BLANKET_DOSE",
+    "Dose",
+    "DoseTable",
+    "blanket_dose_change",
+    "doses_in",
+    "drug_vocabulary",
+    "drugs_in",
+]
 
 _NUM = r"\d+(?:[.,]\d+)?"
 _UNIT = r"(mg|mcg|µg|microgram|g|grams?|units?|iu)\b(?!\s*/\s*(?:dl|l|ml|g|kg|mmol|min|hr?|m2|1\.73)\b)"
@@ -21,6 +31,27 @@ _RANGE = rf"({_NUM})(?:\s*(?:--|–|-|to)\s*({_NUM}))?\s*{_UNIT}"
 _TABLE_ROW = re.compile(rf"^\|\s*\**([A-Za-z][A-Za-z -]{{2,40}}?)\**\s*\|\s*{_RANGE}", re.I | re.M)
 _DOSE = re.compile(rf"(?<![\\w.]){_RANGE}", re.I)
 _WORD = re.compile(r"[a-z][a-z-]{3,}")
+_MULT = r"(?:doubl|tripl|trebl|quadrupl|multipl)\w*"
+_DOSE_WORD = r"dos(?:e|es|ing|age|ages)\b"
+# "every/all/each [up to two words] dose": the quantifier is the dose's, not the interval's
+# ("double the dose every 2 weeks" is titration, and stays).
+_EVERY = (
+    r"(?:every|all|each|any)\s+(?:of\s+(?:the|their|your)\s+)?"
+    r"(?:(?!weeks?\b|days?\b|months?\b|hours?\b|times?\b|visits?\b)[a-z][a-z-]*\s+){0,2}?"
+)
+BLANKET_DOSE = re.compile(
+    rf"\b{_MULT}\b[^.?!\n]{{0,15}}\b{_EVERY}{_DOSE_WORD}"
+    rf"|\b{_MULT}\b[^.?!\n]{{0,12}}\b{_DOSE_WORD}[^.?!\n]{{0,5}}\bof (?:every|all|each|any)\b"
+    rf"|\b{_EVERY}{_DOSE_WORD}[^.?!\n]{{0,30}}\b(?:doubled|tripled|trebled|quadrupled|multiplied)\b"
+    rf"|\b(?:increase|raise|escalate|multiply)\w*\b[^.?!\n]{{0,12}}\b{_EVERY}{_DOSE_WORD}[^.?!\n]{{0,20}}"
+    r"(?:\b(?:\d+|two|three|four|five|ten)[- ]?fold\b|\bby (?:[1-9]\d{2,}|[5-9]\d)\s?%"
+    r"|\b(?:\d+|two|three|four|five|ten) times\b|\bx\s?\d)"
+    r"|\b(?:give|use|prescribe|administer|start)\b[^.?!\n]{0,15}\b(?:twice|two times|three times|ten times|"
+    r"\d+ times|double|triple)\b (?:the |their )?(?:usual|normal|recommended|standard|labell?ed|maximum|"
+    r"prescribed) (?:dose|doses|dosing)\b",
+    re.I,
+)
+_NEGATED = re.compile(r"\b(?:not|never|avoid|don'?t|no)\b[^.?!\n]{0,20}$", re.I)
 _TO_MG = {
     "mg": 1.0,
     "mcg": 0.001,
@@ -88,6 +119,15 @@ def drugs_in(text: str, extra: Iterable[str] = ()) -> set[str]:
     """Drug names mentioned in ``text`` (lower case)."""
     vocab = drug_vocabulary() | set(extra)
     return {w for w in _WORD.findall(text.lower()) if w in vocab}
+
+
+def blanket_dose_change(text: str) -> str:
+    """The first wholesale dose multiplication ``text`` recommends ("" when none; "never double all
+    doses" advises against it and is not one)."""
+    for m in BLANKET_DOSE.finditer(text):
+        if not _NEGATED.search(text[max(0, m.start() - 40) : m.start()]):
+            return m.group(0)
+    return ""
 
 
 @dataclass(frozen=True)
