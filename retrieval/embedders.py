@@ -1,11 +1,14 @@
 """Dense and sparse text encoders behind small protocols, with one factory each.
 
-sentence-transformers is imported lazily: importing it costs seconds and most
-commands that merely read settings or payloads do not need it.
+The dense model runs on ONNX Runtime by default (``CRA_EMBEDDING_BACKEND=onnx``, see
+``retrieval.onnx_encoder``): the same vectors as sentence-transformers on torch, without the
+seconds that importing torch and sentence-transformers costs every one-shot command. Both are
+imported lazily.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +21,7 @@ from retrieval.settings import Settings
 from retrieval.types import SparseVec
 
 __all__ = [
+    "BACKENDS",
     "Bm25SparseEncoder",
     "DenseEncoder",
     "SentenceTransformerEncoder",
@@ -29,6 +33,9 @@ __all__ = [
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+log = logging.getLogger(__name__)
+BACKENDS = ("onnx", "torch")
 
 
 class DenseEncoder(Protocol):
@@ -53,22 +60,35 @@ class SparseEncoder(Protocol):
 
 
 class SentenceTransformerEncoder:
-    """A sentence-transformers model loaded from a local folder, on CPU by default."""
+    """A sentence-transformers model loaded from a local folder, on CPU by default.
 
-    def __init__(self, model: str, *, device: str = "cpu", batch_size: int = 32, threads: int = 0) -> None:
-        if threads:
-            import torch
+    ``backend="torch"`` runs it with sentence-transformers; ``backend="onnx"`` runs the same
+    model exported to ONNX (CPU only, a folder on disk), whose vectors match torch's.
+    """
 
-            torch.set_num_threads(threads)
+    def __init__(
+        self,
+        model: str,
+        *,
+        device: str = "cpu",
+        batch_size: int = 32,
+        threads: int = 0,
+        backend: str = "torch",
+    ) -> None:
+        if backend not in BACKENDS:
+            raise EmbeddingModelError(
+                f"Unknown embedding backend {backend!r}; use one of {', '.join(BACKENDS)}."
+            )
+        self.backend = backend
         try:
-            import transformers
-            from sentence_transformers import SentenceTransformer
-
-            transformers.logging.set_verbosity_error()
-            transformers.logging.disable_progress_bar()
-
-            self._model = SentenceTransformer(model, device=device)
-        except Exception as exc:  # the library raises many types for a bad folder
+            self._model = (
+                self._load_onnx(model, threads)
+                if backend == "onnx"
+                else self._load_torch(model, device, threads)
+            )
+        except EmbeddingModelError:
+            raise
+        except Exception as exc:  # the libraries raise many types for a bad folder
             raise EmbeddingModelError(
                 f"Could not load the embedding model {model!r}: {exc}",
                 hint="Set CRA_EMBEDDING_MODEL to a sentence-transformers folder on disk "
@@ -85,9 +105,33 @@ class SentenceTransformerEncoder:
         self.dim = int(dim)
         self.batch_size = batch_size
 
+    @staticmethod
+    def _load_torch(model: str, device: str, threads: int) -> Any:
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
+        import transformers
+        from sentence_transformers import SentenceTransformer
+
+        transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()
+        return SentenceTransformer(model, device=device)
+
+    @staticmethod
+    def _load_onnx(model: str, threads: int) -> Any:
+        from retrieval.onnx_encoder import OnnxSentenceModel
+
+        if not Path(model).is_dir():
+            raise EmbeddingModelError(
+                f"The ONNX backend loads a model folder on disk; {model!r} is not one.",
+                hint="Set CRA_EMBEDDING_MODEL to a sentence-transformers folder, or CRA_EMBEDDING_BACKEND=torch.",
+            )
+        return OnnxSentenceModel(model, threads=threads)
+
     @property
     def model(self) -> Any:
-        """The underlying ``SentenceTransformer`` (benchmarks time it directly as the baseline)."""
+        """The underlying ``SentenceTransformer`` or ONNX model (benchmarks time its ``encode`` as the baseline)."""
         return self._model
 
     def encode(self, texts: Sequence[str], *, batch_size: int | None = None) -> np.ndarray:
@@ -138,10 +182,20 @@ class Bm25SparseEncoder:
 
 
 def make_dense_encoder(settings: Settings) -> SentenceTransformerEncoder:
-    """Build the configured dense encoder."""
+    """Build the configured dense encoder (ONNX Runtime on CPU unless settings ask for torch)."""
+    backend = settings.embedding_backend
+    if backend == "onnx" and settings.embedding_device != "cpu":
+        backend = "torch"  # the ONNX path is CPU only; a GPU device means torch
+    if backend == "onnx":
+        import importlib.util
+
+        if importlib.util.find_spec("onnxruntime") is None:
+            log.warning("onnxruntime is not installed: encoding with torch (slower to start)")
+            backend = "torch"
     return SentenceTransformerEncoder(
         settings.embedding_model,
         device=settings.embedding_device,
         batch_size=settings.embedding_batch_size,
         threads=settings.torch_threads,
+        backend=backend,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -40,9 +41,15 @@ class Settings(BaseSettings):
         default_factory=default_embedding_model, description="Sentence-transformers model."
     )
     embedding_device: str = Field(default="cpu", description="Torch device for the embedding model.")
+    embedding_backend: Literal["onnx", "torch"] = Field(
+        default="onnx",
+        description="onnx: ONNX Runtime on CPU (exported once per model, fast start); torch: sentence-transformers.",
+    )
     embedding_batch_size: int = Field(default=32, ge=1, le=4096, description="Texts per forward pass.")
     torch_threads: int = Field(
-        default=0, ge=0, description="Torch CPU threads for encoding; 0 leaves torch's default."
+        default=0,
+        ge=0,
+        description="CPU threads for encoding (torch or ONNX Runtime); 0: the library's default.",
     )
     guideline_collection: str = Field(default="guidelines", min_length=1)
     patient_collection: str = Field(default="patients", min_length=1)

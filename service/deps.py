@@ -8,14 +8,14 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from agent.settings import AgentSettings
-from retrieval.embedders import Bm25SparseEncoder, SentenceTransformerEncoder, make_dense_encoder
 from retrieval.guidelines import GuidelineSearch
 from retrieval.patients import PatientSearch
 from retrieval.store import VectorStore, open_store
 from service.private_files import private_dir, private_file, private_umask
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the encoders (numpy, onnxruntime) load on first use, not with every command
     from agent.runner import Agent
+    from retrieval.embedders import Bm25SparseEncoder, SentenceTransformerEncoder
 
 __all__ = ["Deps"]
 
@@ -51,10 +51,14 @@ class Deps:
 
     @cached_property
     def dense(self) -> SentenceTransformerEncoder:
+        from retrieval.embedders import make_dense_encoder
+
         return make_dense_encoder(self.settings)
 
     @cached_property
     def sparse(self) -> Bm25SparseEncoder:
+        from retrieval.embedders import Bm25SparseEncoder
+
         return Bm25SparseEncoder()
 
     @cached_property
