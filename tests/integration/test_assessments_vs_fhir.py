@@ -4,7 +4,7 @@ The truth below reads the bundle JSON with its own small parser and its own copy
 published equation (not the product's code): the patient is assessed on the day of their last
 Observation, with the staleness limits the ``assessments.record`` docstring documents. Checked
 per patient: eGFR (CKD-EPI 2021) value and the creatinine it cites, the G and A categories,
-nephrology referral, PCE 10-year risk, statin verdict, BP category, glycemic status, BMI class,
+nephrology referral, PCE and PREVENT 10-year risks, statin verdict, BP category, glycemic status, BMI class,
 KFRE 5-year risk and CHA2DS2-VASc where they apply, and that every input cites events of the
 resources the truth used.
 """
@@ -117,9 +117,17 @@ class Raw:
         return sorted(found, key=lambda c: c[0])
 
     def on_antihypertensive(self) -> bool:
+        return self._on(ANTIHYPERTENSIVE_WORDS)
+
+    def on_statin(self) -> bool:
+        return self._on(
+            ("simvastatin", "simvistatin", "atorvastatin", "rosuvastatin", "pravastatin", "lovastatin")
+        )
+
+    def _on(self, words: tuple[str, ...]) -> bool:
         names = [(m.get("medicationCodeableConcept", {}).get("coding") or [{}])[0].get("display", "").lower()
                  for m in self.meds]  # fmt: skip
-        return any(w in n for n in names for w in ANTIHYPERTENSIVE_WORDS)
+        return any(w in n for n in names for w in words)
 
 
 def egfr_2021(scr: float, age: int, female: bool) -> float:
@@ -197,6 +205,28 @@ def pce(age: int, female: bool, tc: float, hdl: float, sbp: float, treated: bool
     s = (12.344 * la + 11.853 * lt - 2.664 * la * lt - 7.990 * lh + 1.769 * la * lh + (1.797 if treated else 1.764) * ls
          + (7.837 - 1.795 * la) * smoker + 0.658 * diabetic)  # fmt: skip
     return 100 * (1 - 0.9144 ** math.exp(s - 61.18))
+
+
+# PREVENT base model, 10-year total CVD (Khan et al. 2024): women, men. Terms in the order of ``prevent_cvd``.
+PREVENT_CVD = {
+    True: (0.7939329, 0.0305239, -0.1606857, -0.2394003, 0.3600781, 0.8667604, 0.5360739, 0.6045917, 0.0433769,
+           0.3151672, -0.1477655, -0.0663612, 0.1197879, -0.0819715, 0.0306769, -0.0946348, -0.27057, -0.078715,
+           -0.1637806, -3.307728),
+    False: (0.7688528, 0.0736174, -0.0954431, -0.4347345, 0.3362658, 0.7692857, 0.4386871, 0.5378979, 0.0164827,
+            0.288879, -0.1337349, -0.0475924, 0.150273, -0.0517874, 0.0191169, -0.1049477, -0.2251948, -0.0895067,
+            -0.1543702, -3.031168),
+}  # fmt: skip
+
+
+def prevent_cvd(age: int, female: bool, tc: float, hdl: float, sbp: float, dm: bool, smoker: bool, egfr: float,
+                bptx: bool, statin: bool) -> float:  # fmt: skip
+    a, nh, h = (age - 55) / 10, (tc - hdl) * 0.02586 - 3.5, (hdl * 0.02586 - 1.3) / 0.3
+    s_lo, s_hi = (min(sbp, 110) - 110) / 20, (max(sbp, 110) - 130) / 20
+    e_lo, e_hi = (min(egfr, 60) - 60) / -15, (max(egfr, 60) - 90) / -15
+    x = (a, nh, h, s_lo, s_hi, dm, smoker, e_lo, e_hi, bptx, statin, s_hi * bptx, nh * statin, a * nh, a * h,
+         a * s_hi, a * dm, a * smoker, a * e_lo, 1)  # fmt: skip
+    logit = sum(b * v for b, v in zip(PREVENT_CVD[female], x, strict=True))
+    return 100 * math.exp(logit) / (1 + math.exp(logit))
 
 
 def current_smoker(raw: Raw) -> bool | None:
@@ -312,6 +342,13 @@ def truth(raw: Raw) -> dict[str, Any]:
                    smoker, bool(dm), raw.black)  # fmt: skip
         pce_value = round(risk, 1)
     t["ascvd_pce_10y"] = pce_value
+    prevent_value: float | None = None
+    if (not ascvd and not raw.has(CHF) and tc and hdl and sbp and latest_egfr and smoker is not None
+            and raw.sex in ("male", "female") and 30 <= age <= 79 and 130 <= tc.value <= 320
+            and 20 <= hdl.value <= 100 and 90 <= sbp.value <= 200 and 15 <= latest_egfr[2] <= 150):  # fmt: skip
+        prevent_value = round(prevent_cvd(age, female, float(tc.value), float(hdl.value), float(sbp.value), bool(dm),
+                                          smoker, latest_egfr[2], raw.on_antihypertensive(), raw.on_statin()), 1)  # fmt: skip
+    t["prevent_10y"] = prevent_value
     ever_ldl = [o for o in raw.obs.get("18262-6", []) if o.day <= raw.as_of and float(o.value) >= 190]
     if ascvd:
         t["statin"] = "high-intensity" if age <= 75 else "moderate-intensity"
@@ -390,6 +427,11 @@ def check(bundle: dict[str, Any]) -> None:
         assert pce.value is None
     else:
         assert pce.value == pytest.approx(want["ascvd_pce_10y"], abs=0.11), pce.statement
+    prevent = got["prevent_10y"]
+    if want["prevent_10y"] is None:
+        assert prevent.value is None, prevent.statement
+    else:
+        assert prevent.value == pytest.approx(want["prevent_10y"], abs=0.11), prevent.statement
     if "kfre" in want:
         assert got["kfre"].value == pytest.approx(want["kfre"], abs=0.11), got["kfre"].statement
     else:
@@ -421,3 +463,4 @@ def test_the_data_set_exercises_the_rules() -> None:
     assert {"stage 1", "stage 2", "normal"} <= verdicts["bp_category"]
     assert "indicated" in verdicts["ckd_referral"] and "G4" in verdicts["ckd_stage"]
     assert len(verdicts["ascvd_pce_10y"] - {"None"}) >= 5
+    assert len(verdicts["prevent_10y"] - {"None"}) >= 5
