@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from service.cli import _deps, app, err, fail, out, user_errors
+from service.cli import _deps, app, err, fail, out, server_errors, server_for, user_errors
 
 __all__ = ["ask", "chat"]
 
@@ -101,7 +101,12 @@ def ask(
             return
         if not question or not question.strip():
             raise fail('give a QUESTION, e.g. cra ask "statin intensity for LDL 190?" --patient ID')
-        answer = _deps(ctx).agent.ask(question, patient_id=patient, thread_id=thread, as_of=as_of)
+        server = server_for(_deps(ctx))
+        if server is not None:  # a running cra serve of this data answers without loading anything here
+            with server_errors(server.url):
+                answer = server.ask(question, patient_id=patient, thread_id=thread, as_of=as_of)
+        else:
+            answer = _deps(ctx).agent.ask(question, patient_id=patient, thread_id=thread, as_of=as_of)
     if as_json:
         sys.stdout.write(json.dumps(answer, indent=2) + "\n")
     else:

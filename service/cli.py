@@ -76,6 +76,33 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+def server_for(deps: Deps) -> Any:
+    """The ``cra serve`` of this data dir to hand a one-shot command to, or ``None`` (see ``service.delegate``)."""
+    from service.delegate import find_server
+
+    return find_server(deps.settings)
+
+
+@contextmanager
+def server_errors(url: str) -> Iterator[None]:
+    """Turn an error answer of the server into one clear line (a key it wants, a bad filter...)."""
+    from service.delegate import ServerError
+
+    try:
+        yield
+    except ServerError as exc:
+        hint = (
+            "; set CRA_SERVER_API_KEY to a key of that server (cra keys create), or CRA_SERVER_URL=off"
+            if exc.status == 401
+            else ""
+        )
+        raise fail(f"{exc.detail} (from the cra serve at {url}{hint})") from exc
+    except OSError as exc:
+        raise fail(
+            f"the cra serve at {url} stopped answering ({exc}); retry, or set CRA_SERVER_URL=off"
+        ) from exc
+
+
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Turn the packages' errors into one clear line and a non-zero exit."""
@@ -216,7 +243,14 @@ def search(
         raise fail(f"--mode must be hybrid, dense or sparse, not {mode!r}")
     if (query is None) == (queries is None):
         raise fail("give a QUERY or --queries FILE (one of them)")
+    if query is not None and not query.strip():
+        raise fail("the query is empty")
     search_mode: SearchMode = mode  # type: ignore[assignment]
+    if query is not None and (server := server_for(deps)) is not None:
+        with server_errors(server.url):
+            found = server.search(query, k=k, filters=list(filters or []), mode=mode)
+        _print_hits(found, as_json)
+        return
     with user_errors():
         where = parse_filters(filters or [])
         if not deps.store.has_collection(deps.settings.guideline_collection):
@@ -231,17 +265,19 @@ def search(
                 sys.stdout.write(json.dumps({"id": row["id"], "hits": [hit_json(h) for h in hits]}) + "\n")
             return
         assert query is not None
-        if not query.strip():
-            raise fail("the query is empty")
         hits = engine.search(query, k=k, where=where, mode=search_mode)
+    _print_hits({"query": query, "hits": [hit_json(h) for h in hits]}, as_json)
+
+
+def _print_hits(found: dict[str, Any], as_json: bool) -> None:
+    """``cra search``'s output: the JSON object, or ranked hits for a person."""
     if as_json:
-        sys.stdout.write(json.dumps({"query": query, "hits": [hit_json(h) for h in hits]}, indent=2) + "\n")
+        sys.stdout.write(json.dumps(found, indent=2) + "\n")
         return
-    if not hits:
+    if not found["hits"]:
         out.print("no hits")
         return
-    for rank, hit in enumerate(hits, 1):
-        h = hit_json(hit)
+    for rank, h in enumerate(found["hits"], 1):
         flag = " [bold yellow]SUPERSEDED[/]" if h["superseded"] else ""
         out.print(
             f"[bold]{rank}. {h['title']}[/] ({h['issuer']} {h['published']}){flag}  score {h['score']:.4f}"
