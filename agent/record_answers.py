@@ -45,7 +45,15 @@ _AVERAGE = re.compile(r"\b(?:average|mean)\b", re.I)
 _WINDOW = re.compile(r"\b(?:last|past|previous)\s+(\d{1,3})\s*(h|hours?|days?|d)\b", re.I)
 _CHANGE = re.compile(r"\b(?:chang\w*|trend\w*|evolv\w*|progress\w*|since)\b", re.I)
 _SINCE = re.compile(r"\bsince\s+(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?\b", re.I)
-_GUIDANCE = re.compile(r"\b(?:should|recommend\w*|indicat\w*|treat\w*|target|goal|start|stop)\b", re.I)
+# A question for a judgement (a category, a stage, control, a recommendation) is answered by the
+# assessments, not by a raw value.
+_GUIDANCE = re.compile(
+    r"\b(?:should|recommend\w*|indicat\w*|treat\w*|target|goal|start|stop|categor\w*|class\w*|stage\w*"
+    r"|status|control\w*|adequate|risk|diagnos\w*|refer\w*|need\w*)\b",
+    re.I,
+)
+# UCUM units as a clinician writes them.
+_UNITS = {"mm[Hg]": "mmHg", "mL/min/{1.73_m2}": "mL/min/1.73 m2", "kg/m2": "kg/m2", "/min": "/min"}
 
 
 def asked_series(question: str) -> tuple[str, tuple[str, ...]] | None:
@@ -55,6 +63,10 @@ def asked_series(question: str) -> tuple[str, tuple[str, ...]] | None:
     if "hdl" in low or "ldl" in low:
         found = [f for f in found if f[0] != "total cholesterol"]
     return found[0] if len(found) == 1 else None
+
+
+def _unit(p: Point) -> str:
+    return _UNITS.get(p.unit, p.unit)
 
 
 def _when(p: Point) -> str:
@@ -67,10 +79,10 @@ def _fact(text: str, points: Sequence[Point], kind: str) -> dict[str, Any]:
 
 def _latest(name: str, pts: Sequence[Point]) -> dict[str, Any]:
     p = pts[-1]
-    text = f"The latest {name} is {number(p.value)} {p.unit} on {_when(p)}."
+    text = f"The latest {name} is {number(p.value)} {_unit(p)} on {_when(p)}."
     if len(pts) > 1:
         q = pts[-2]
-        text += f" The one before was {number(q.value)} {q.unit} on {_when(q)}."
+        text += f" The one before was {number(q.value)} {_unit(q)} on {_when(q)}."
     return _fact(text, pts[-2:], "latest")
 
 
@@ -84,7 +96,7 @@ def _average(name: str, pts: Sequence[Point], amount: int, unit: str) -> dict[st
     )
     text = (
         f"The average {name} over the last {amount} {unit} of records (ending {stamp}, at the latest "
-        f"{name}) is {number(round(mean, 1))} {pts[-1].unit}, from {len(window)} value"
+        f"{name}) is {number(round(mean, 1))} {_unit(pts[-1])}, from {len(window)} value"
         f"{'s' if len(window) != 1 else ''} ({'; '.join(f'{number(p.value)} on {_when(p)}' for p in window[-5:])})."
     )
     return _fact(text, window, "average")
@@ -97,9 +109,9 @@ def _change(name: str, pts: Sequence[Point], since: date | None) -> dict[str, An
     first, last = window[0], window[-1]
     delta = last.value - first.value
     text = (
-        f"The {name} went from {number(first.value)} {first.unit} on {_when(first)} to "
-        f"{number(last.value)} {last.unit} on {_when(last)} ({'+' if delta >= 0 else '−'}"
-        f"{number(round(abs(delta), 1))} {last.unit} over {len(window)} values)."
+        f"The {name} went from {number(first.value)} {_unit(first)} on {_when(first)} to "
+        f"{number(last.value)} {_unit(last)} on {_when(last)} ({'+' if delta >= 0 else '−'}"
+        f"{number(round(abs(delta), 1))} {_unit(last)} over {len(window)} values)."
     )
     return _fact(text, [first, last], "change")
 

@@ -250,11 +250,12 @@ def test_direct_record_questions_state_the_value_and_date_first() -> None:
     assert mean is not None and "is 150 mg/dL, from 2 values" in mean["text"]
     change = record_answer("How has eGFR changed since 2018?", events, as_of)
     assert change is not None and change["text"].startswith(
-        "The eGFR went from 44 mL/min/{1.73_m2} on 2018-04-01"
+        "The eGFR went from 44 mL/min/1.73 m2 on 2018-04-01"
     )
     assert change is not None and "to 12" in change["text"] and len(change["event_ids"]) == 2
     assert record_answer("Should we start metformin given her HbA1c?", events, as_of) is None
     assert record_answer("What is the latest potassium?", events, as_of) is None
+    assert record_answer("What is her blood pressure category?", events, as_of) is None
 
 
 def test_an_abbreviation_does_not_end_a_sentence() -> None:
