@@ -233,14 +233,22 @@ def uspstf_eligibility(
     seed: Seed = 20261129,
     fresh: Fresh = False,
     gate: Gate = False,
+    with_agent: Annotated[
+        bool,
+        typer.Option(
+            "--agent/--no-agent",
+            help="Also ask the agent (indexes the eval world); --no-agent scores care gaps only.",
+        ),
+    ] = True,
 ) -> None:
-    """Which USPSTF recommendations apply to each patient by age and sex; precision/recall of what is surfaced."""
+    """USPSTF services due per patient (population, last service against interval); precision/recall of what is surfaced."""
     from datetime import date
 
     from evals.runner import Case, CaseLog, config_hash, run_cases
     from evals.suite_uspstf import (
         QUESTION,
         call_care_gaps,
+        call_preventive,
         care_gaps_system,
         report_body,
         score_patient,
@@ -261,21 +269,24 @@ def uspstf_eligibility(
     shared = _shared_patients(limit)
     gen_dir = deps.settings.data_dir / "eval-world" / f"synthea-{seed}-{generated}"
     made = generate_patients(gen_dir, generated, seed) if generated else []
-    trimmed = [trimmed_copy(p, gen_dir / "trimmed") for p in made]
+    # The agent's world indexes trimmed copies (see the note); without it both read the full records.
+    trimmed = [trimmed_copy(p, gen_dir / "trimmed") for p in made] if with_agent else list(made)
     files = shared + trimmed
     cases: list[Case] = []
     skipped = []
     for f in files:
         demo = demographics(f)
-        facts = truth_for(demo, recs, day) if demo else None
+        facts = truth_for(demo, recs, day, f) if demo else None
         if facts is None:
             skipped.append(f.name)
             continue
         facts["generated"] = f in trimmed
+        facts["path"] = str(f)
         cases.append(Case(facts["patient_id"], facts))
     gaps_module, gaps_why = care_gaps_system()
     gaps_payload = json.loads(recs_path.read_text(encoding="utf-8"))
-    systems = ["agent-evidence"] + (["care-gaps", "care-gaps+conditional"] if gaps_module else [])
+    systems = ["care-gaps", "care-gaps+conditional"] + (["cds-age-sex"] if gaps_module else [])
+    systems += ["agent-evidence"] if with_agent else []
     settings = {
         "code": code_version(),
         "as_of": as_of,
@@ -286,26 +297,36 @@ def uspstf_eligibility(
         "generated_patients": len(made),
         "generation_seed": seed,
         "systems": systems,
-        "care_gaps": gaps_why,
+        "care_gaps": "assessments.preventive.preventive_status over the Bundle's events",
+        "cds_age_sex": gaps_why,
+        "truth": "evals.uspstf_due",
+        "generated_full_records": not with_agent,
     }
     caselog = CaseLog(options.folder("uspstf-eligibility") / "cases.jsonl", config_hash(settings))
     if fresh:
         caselog.reset()
-    world = _world(deps, files)
+    world = _world(deps, files) if with_agent else None
     try:
-        agent = world.agent()
+        agent = world.agent() if world is not None else None
 
         def score(case: Case) -> dict[str, Any]:
-            surfaced: dict[str, set[str]] = {}
+            surfaced = call_preventive(gaps_payload, Path(case.inputs["path"]), day)
+            result: dict[str, Any] = {"mode": "skipped", "citations": []}
             if gaps_module is not None:
-                record = agent.context.patients.context(case.inputs["patient_id"], day)
-                surfaced.update(call_care_gaps(gaps_module, gaps_payload, case.inputs, record.get("summary")))
-            try:  # one system failing on a patient must not hide the other systems' scores
-                result = agent.ask(QUESTION, patient_id=case.inputs["patient_id"], as_of=as_of)
-                surfaced["agent-evidence"] = surfaced_by_agent(result)
-            except Exception as exc:
-                result = {"mode": "error", "citations": [], "error": f"{type(exc).__name__}: {exc}"}
+                from patient_index.events import events_from_bundle
+                from patient_index.summary import build_summary
+
+                bundle = json.loads(Path(case.inputs["path"]).read_text(encoding="utf-8"))
+                summary = build_summary(events_from_bundle(bundle)[0], as_of=day)
+                surfaced.update(call_care_gaps(gaps_module, gaps_payload, case.inputs, summary))
+            if agent is not None:
+                try:  # one system failing on a patient must not hide the other systems' scores
+                    result = agent.ask(QUESTION, patient_id=case.inputs["patient_id"], as_of=as_of)
+                    surfaced["agent-evidence"] = surfaced_by_agent(result)
+                except Exception as exc:
+                    result = {"mode": "error", "citations": [], "error": f"{type(exc).__name__}: {exc}"}
             truth_app, truth_due = set(case.inputs["truth_applies"]), set(case.inputs["truth_due"])
+            truth_age_sex = set(case.inputs["truth_age_sex"])
             return {
                 "outputs": {
                     "mode": result["mode"],
@@ -313,31 +334,58 @@ def uspstf_eligibility(
                     "cited_docs": [c.get("doc_id") or c.get("resource_type") for c in result["citations"]],
                     "surfaced": {k: sorted(v) for k, v in surfaced.items()},
                 },
-                "scores": {k: score_patient(truth_app, truth_due, v) for k, v in surfaced.items()},
+                "scores": {
+                    k: score_patient(truth_app, truth_due, v, truth_age_sex) for k, v in surfaced.items()
+                },
             }
 
         records = run_cases(cases, score, caselog, progress=_progress("patients"))
     finally:
-        world.close()
+        if world is not None:
+            world.close()
     summary = summarize(records, systems)
     settings["skipped_not_alive"] = skipped
-    settings["world"] = world.reports
-    best = next((r for r in summary if r["config"] == "care-gaps"), summary[0])
+    settings["world"] = world.reports if world is not None else {}
+    by = {r["config"]: r for r in summary}
+    best = by["care-gaps/test"]
     notes = [
-        "Truth: for each patient alive on the as-of day, the USPSTF specific recommendations whose `ageRange` "
-        "(inclusive) and `sex` include the patient's age and sex from the FHIR Patient resource; superseded "
-        f"records excluded ({settings['superseded_excluded']} in this file carry a superseded mark). *applies*: "
-        "every grade; *due*: grades A and B. Population-qualified records (pregnancy, smoking history, "
-        "increased risk) are in the truth whenever age and sex fit, because the JSON gives no machine-readable "
-        "condition for them.\n",
-        f"Systems: `agent-evidence` = the agent's evidence-mode answer to “{QUESTION}”, scored by the USPSTF "
-        f"records it cites (it cites at most three guideline passages, so its recall is capped by design). "
-        f"`care-gaps`: {gaps_why}; its `due` gaps, and with `+conditional` also the gaps that apply only if a "
-        "risk the record does not confirm is present.\n",
+        "Truth, per patient alive on the as-of day (superseded records excluded: "
+        f"{settings['superseded_excluded']} in this file carry a superseded mark). *applies*: every record whose "
+        "`ageRange` (inclusive) and `sex` include the patient's age and sex from the FHIR Patient resource. "
+        '*recall_age_sex*: recall against the grade A/B records of those (the suite\'s old "due", which counted '
+        "pregnancy- and risk-qualified populations whenever age and sex fit). *due* (`evals/uspstf_due.py`, read "
+        "from the raw Bundle JSON, no system code): a grade A/B record is due when (1) age and sex fit, with any "
+        "narrower age its text gives; (2) the record confirms its population: an active pregnancy Condition "
+        "(within 42 weeks of onset; 24+ weeks for gestational diabetes), current tobacco use (latest smoking "
+        "status within 3 years, or an active smoker problem), ever smoked, BMI >= 25 / >= 30 (latest within 2 "
+        "years, or an obesity problem), hypertension or dyslipidemia, sexual activity (a pregnancy, STI, "
+        "contraceptive or contraception procedure), capable of pregnancy (female, no hysterectomy); populations "
+        "no code confirms (increased risk, calculated CVD risk, pack-years, fair skin, Rh-negative, fluoride-poor "
+        "water) are never due; (3) the condition screened for is not already recorded (diabetes, hypertension, "
+        "colorectal/breast cancer, osteoporosis, HIV, HCV, AAA; cervix after hysterectomy); (4) no "
+        "Procedure/Observation/DiagnosticReport/Immunization (MedicationRequest for supplements, aspirin, "
+        "cessation drugs) coded as the service is dated within its interval: colonoscopy 10 y, CT colonography "
+        "and sigmoidoscopy 5 y, FIT/FOBT 1 y, stool DNA 3 y, mammography 2 y, cervical cytology 3 y, hrHPV 5 y "
+        "(30-65), BP 1 y from 40 / 3 y at 18-39, PHQ/AUDIT/DAST/HARK 1 y, HbA1c/glucose 3 y, children's BMI 1 y, "
+        "counselling 1 y; HIV, HCV, DXA, AAA, vision once since the start of the age range; prenatal tests in "
+        "the current pregnancy.\n",
+        "Systems: `care-gaps` = `assessments.preventive` (the same definition, written separately over the "
+        "indexer's timeline events of the same Bundle): its `due` items; `+conditional` adds those that apply if "
+        "an uncoded risk holds. `cds-age-sex` = `agent.care_gaps.care_gaps` over the record summary (the CDS "
+        "cards' age/sex/problem reading, no service dates). `agent-evidence` (with `--agent`) = the agent's "
+        f"evidence-mode answer to “{QUESTION}”, scored by the USPSTF records it cites (at most three guideline "
+        "passages, so its recall is capped by design).\n",
+        "Splits: dev/test by SHA-256 of the patient id (`evals.suite_uspstf.split_of`); the rules were tuned on "
+        "dev only; the headline is test.\n",
         f"Patients: {len(shared)} shared Synthea records (smallest first) and {len(made)} generated with "
-        f"`synthea -p {generated} -s {seed}` (indexed with their Patient, Condition, MedicationRequest and "
-        "AllergyIntolerance resources only: eligibility depends on age and sex, and the full generated "
-        "records would take the indexer tens of minutes here).\n",
+        f"`synthea -p {generated} -s {seed}`"
+        + (
+            ", trimmed to their Patient, Condition, MedicationRequest and AllergyIntolerance resources for the "
+            "agent's world (the full records would take the indexer tens of minutes here): truth and systems "
+            "read the trimmed Bundle, so for them no service is on record.\n"
+            if with_agent
+            else " (full records: truth and systems read the same Bundle).\n"
+        ),
     ]
     output = SuiteOutput(
         "uspstf-eligibility",
@@ -345,9 +393,10 @@ def uspstf_eligibility(
         records,
         settings,
         {
-            "text": f"{best['config']}: precision (applies) {best['precision_applies']:.3f}, recall (due, A/B) "
-            f"{best['recall_due']:.3f} over {best['n']} patients",
-            "value": best["precision_applies"],
+            "text": f"care-gaps on test: precision (due) {best['precision_due']:.3f}, recall (due) "
+            f"{best['recall_due']:.3f} over {best['n']} patients (dev: {by['care-gaps/dev']['precision_due']:.3f} / "
+            f"{by['care-gaps/dev']['recall_due']:.3f}, n={by['care-gaps/dev']['n']})",
+            "value": best["recall_due"],
             "command": _command(),
         },
         config_hash=caselog.config,

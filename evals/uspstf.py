@@ -5,9 +5,11 @@ patient's FHIR ``Patient`` resource (``birthDate``, ``gender``, ``deceased[x]``)
 system under test. Superseded versions are excluded: a record marked ``status: superseded`` or
 ``superseded: true``, or named by another record's ``supersedes`` list.
 
-Two truth sets per patient: *applies* (every grade whose population includes the patient's age
-and sex, as the issue defines it) and *due* (grades A and B only: the services a clinician should
-offer, which is what a "preventive care due" card or answer should list).
+Three truth sets per patient: *applies* (every grade whose population includes the patient's age
+and sex, as the issue defines it), *age-sex A/B* (grades A and B of those: the old "due" truth,
+which counts pregnancy- and risk-qualified populations whenever age and sex fit) and *due*
+(:mod:`evals.uspstf_due`: the A/B records whose population the raw record confirms and whose
+service was not done within its interval).
 """
 
 from __future__ import annotations
