@@ -66,6 +66,10 @@ def _recomputed(rec: Record, p: Point) -> EgfrValue | None:
 
 def egfr_series(rec: Record) -> list[EgfrValue]:
     """The patient's eGFR history, oldest first: recomputed from creatinine, else as reported."""
+    return rec.memo("egfr_series", lambda: _egfr_series(rec))
+
+
+def _egfr_series(rec: Record) -> list[EgfrValue]:
     by_day: dict[object, EgfrValue] = {}
     for p in rec.series(CREATININE_CODES):
         v = _recomputed(rec, p)

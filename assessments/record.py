@@ -30,10 +30,10 @@ stale: it is dated and cited as a history.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from assessments.model import Input
 from patient_index.flags import Point, age_on, birth_and_death, clinical_time, comparable_points, series
@@ -56,7 +56,10 @@ STALE_DAYS: dict[str, int] = {
     "vitals": 1,
 }
 
-_VOID = frozenset({"entered-in-error", "refuted"})
+_VOID = frozenset({"entered-in-error", "refuted"})  # a Condition that never held
+_VOID_OBSERVATION = frozenset({"entered-in-error", "cancelled"})
+_VOID_PROCEDURE = frozenset({"entered-in-error", "not-done", "cancelled"})
+T = TypeVar("T")
 
 
 def point_input(name: str, p: Point, value: float | None = None) -> Input:
@@ -76,9 +79,12 @@ class Record:
     patient_event_id: str
     points: dict[str, list[Point]]
     conditions: tuple[Event, ...]  # every Condition dated on or before as_of, oldest first
+    procedures: tuple[Event, ...]  # every Procedure performed on or before as_of, oldest first
+    by_code: dict[str, list[Event]]  # Observations (any value type) on or before as_of by code, oldest first
     problems: tuple[dict[str, Any], ...]  # the summary's active problem list
     medications: tuple[dict[str, Any], ...]  # the summary's active medications
     events: tuple[Event, ...]
+    cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def age(self) -> int | None:
@@ -129,19 +135,18 @@ class Record:
 
     def observations(self, codes: Iterable[str]) -> list[Event]:
         """Observation events of ``codes`` dated on or before ``as_of`` (any value type), oldest first."""
-        wanted = set(codes)
-        out = []
-        for e in self.events:
-            if e.get("resource_type") != "Observation" or str(e.get("code") or "") not in wanted:
-                continue
-            if str(e.get("status", "")).lower() in _VOID:
-                continue
-            when = clinical_time(e.get("date"))
-            if when is not None and when[0] <= self.as_of:
-                out.append(e)
-        return sorted(
-            out, key=lambda e: (clinical_time(e.get("date")) or (date.min, 0.0), e.get("event_id", ""))
-        )
+        found = [e for code in dict.fromkeys(codes) for e in self.by_code.get(code, ())]
+        return sorted(found, key=_order) if len(found) > 1 else found
+
+    def memo(self, key: str, compute: Callable[[], T]) -> T:
+        """``compute()`` once per record: rules share derived facts (the eGFR history, clinical ASCVD)."""
+        if key not in self.cache:
+            self.cache[key] = compute()
+        return cast(T, self.cache[key])
+
+
+def _order(e: Event) -> tuple[tuple[date, float], str]:
+    return clinical_time(e.get("date")) or (date.min, 0.0), str(e.get("event_id", ""))
 
 
 def _day(e: Event) -> date | None:
@@ -171,17 +176,27 @@ def build_record(
     day = date.fromisoformat(str(summary["as_of"]))
     born, _died, patient = birth_and_death(events)
     points, _ = comparable_points(events, day)
-    conditions = sorted(
-        (
-            e
-            for e in events
-            if e.get("resource_type") == "Condition"
-            and str(e.get("status", "")).lower() not in _VOID
-            and (d := _day(e)) is not None
-            and d <= day
-        ),
-        key=lambda e: (_day(e) or date.min, str(e.get("event_id", ""))),
-    )
+    conditions: list[Event] = []
+    procedures: list[Event] = []
+    by_code: dict[str, list[Event]] = {}
+    for e in events:  # one pass: what each rule looks up, dated on or before the day
+        rtype = e.get("resource_type")
+        if rtype not in ("Condition", "Procedure", "Observation"):
+            continue
+        d = _day(e)
+        if d is None or d > day:
+            continue
+        status = str(e.get("status", "")).lower()
+        if rtype == "Condition" and status not in _VOID:
+            conditions.append(e)
+        elif rtype == "Procedure" and status not in _VOID_PROCEDURE:
+            procedures.append(e)
+        elif rtype == "Observation" and status not in _VOID_OBSERVATION:
+            by_code.setdefault(str(e.get("code") or ""), []).append(e)
+    conditions.sort(key=lambda e: (_day(e) or date.min, str(e.get("event_id", ""))))
+    procedures.sort(key=_order)
+    for series_events in by_code.values():
+        series_events.sort(key=_order)
     sex = str((patient or {}).get("gender") or "").lower() or None
     return Record(
         patient_id=summary.get("patient_id"),
@@ -192,6 +207,8 @@ def build_record(
         patient_event_id=str((patient or {}).get("event_id", "")),
         points=points,
         conditions=tuple(conditions),
+        procedures=tuple(procedures),
+        by_code=by_code,
         problems=tuple(summary.get("problems") or ()),
         medications=tuple(summary.get("medications") or ()),
         events=tuple(events),

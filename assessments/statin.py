@@ -37,13 +37,12 @@ _ID, _NAME = "statin", "Statin therapy (ACC/AHA 2018)"
 
 def clinical_ascvd(rec: Record) -> list[dict[str, object]]:
     """Conditions and revascularization procedures that make clinical ASCVD, oldest first."""
-    found = list(ASCVD.select(rec.conditions))
-    found += [
-        e
-        for e in ASCVD_PROCEDURES.select(e for e in rec.events if e.get("resource_type") == "Procedure")
-        if str(e.get("date") or "")[:10] and str(e.get("date"))[:10] <= rec.as_of.isoformat()
-    ]
-    return sorted(found, key=lambda e: str(e.get("date") or ""))
+
+    def find() -> list[dict[str, object]]:
+        found = [*ASCVD.select(rec.conditions), *ASCVD_PROCEDURES.select(rec.procedures)]
+        return sorted(found, key=lambda e: str(e.get("date") or ""))
+
+    return rec.memo("clinical_ascvd", find)
 
 
 def _cite(e: dict[str, object], name: str) -> Input:

@@ -414,3 +414,14 @@ def test_pce_takes_the_african_american_equations_from_the_recorded_race() -> No
     p.events[0]["race"] = ""
     b = one(p, "ascvd_pce_10y")
     assert b.value == pytest.approx(2.1, abs=0.1) and "race not recorded" in b.statement
+
+
+def test_a_cancelled_smoking_status_and_a_not_done_procedure_are_ignored() -> None:
+    p = primary_prevention("1964-01-01", "male")
+    lipids(p, 170, 60, 110)
+    p.obs("72166-2", "Current every day smoker", "2024-05-01", unit="", status="cancelled")
+    a = one(p, "ascvd_pce_10y")
+    assert "non-smoker" in a.statement
+    e = p.procedure("Percutaneous coronary intervention", "2020-02-02", "415070008")
+    next(x for x in p.events if x["event_id"] == e)["status"] = "not-done"
+    assert one(p, "statin").verdict != "high-intensity"
