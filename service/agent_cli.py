@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -51,9 +52,18 @@ def _batch(ctx: typer.Context, path: Path) -> None:
     """One answer JSON per input line, in order; a bad line yields an ``error`` object, not a stop."""
     if not path.is_file():
         raise fail(f"--questions {path}: no such file")
-    agent = _deps(ctx).agent
+    deps = _deps(ctx)
+    server = server_for(deps)
+
+    def ask_one(question: str, patient_id: str | None) -> dict[str, Any]:
+        if server is not None:
+            return server.ask(question, patient_id=patient_id, thread_id=None, as_of=None)
+        answer: dict[str, Any] = deps.agent.ask(question, patient_id=patient_id)
+        return answer
+
     bad = 0
-    with path.open(encoding="utf-8") as lines:
+    answering = server_errors(server.url) if server is not None else contextlib.nullcontext()
+    with answering, path.open(encoding="utf-8") as lines:
         for n, line in enumerate(lines, 1):
             if not line.strip():
                 continue
@@ -61,7 +71,7 @@ def _batch(ctx: typer.Context, path: Path) -> None:
                 item = json.loads(line)
                 if not isinstance(item, dict) or not isinstance(item.get("q"), str):
                     raise ValueError('expected an object with a string "q"')
-                answer = agent.ask(item["q"], patient_id=item.get("patient") or None)
+                answer = ask_one(item["q"], patient_id=item.get("patient") or None)
                 row = {"id": item.get("id", n), **answer}
             except (ValueError, json.JSONDecodeError) as exc:
                 bad += 1

@@ -246,10 +246,16 @@ def search(
     if query is not None and not query.strip():
         raise fail("the query is empty")
     search_mode: SearchMode = mode  # type: ignore[assignment]
-    if query is not None and (server := server_for(deps)) is not None:
+    server = server_for(deps)
+    if server is not None:  # a running cra serve of this data answers without loading anything here
         with server_errors(server.url):
-            found = server.search(query, k=k, filters=list(filters or []), mode=mode)
-        _print_hits(found, as_json)
+            if queries is not None:
+                for row in _read_queries(queries):
+                    found = server.search(row["q"], k=k, filters=list(filters or []), mode=mode)
+                    sys.stdout.write(json.dumps({"id": row["id"], "hits": found["hits"]}) + "\n")
+                return
+            assert query is not None
+            _print_hits(server.search(query, k=k, filters=list(filters or []), mode=mode), as_json)
         return
     with user_errors():
         where = parse_filters(filters or [])

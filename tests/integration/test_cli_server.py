@@ -102,11 +102,14 @@ def test_the_cli_uses_the_running_server_and_prints_what_it_would_compute_itself
     served: tuple[Path, int, subprocess.Popen[str]], tmp_path: Path
 ) -> None:
     data, port, proc = served
+    queries = tmp_path / "queries.jsonl"
+    queries.write_text('{"id": "a", "q": "colchicine flare"}\n{"id": "b", "q": "allopurinol start dose"}\n')
     search = cra(data, port, "search", "febuxostat dose", "-k", "2", "--json")
     ask = cra(data, port, "ask", QUESTION, "--json")
-    for run in (search, ask):
+    batch = cra(data, port, "search", "--queries", str(queries), "-k", "2")
+    for run in (search, ask, batch):
         assert "handing the command to the cra serve" in run.stderr, run.stderr
-    via_server = _json(search), _json(ask)
+    via_server = _json(search), _json(ask), batch.stdout
     assert via_server[0]["hits"][0]["doc_id"] == "demo_gout"
     bad = cra(data, port, "search", "gout", "--filter", "colour=red")
     assert bad.returncode == 2 and "Unknown filter field" in bad.stderr and "Traceback" not in bad.stderr
@@ -120,10 +123,12 @@ def test_the_cli_uses_the_running_server_and_prints_what_it_would_compute_itself
     proc.wait(timeout=60)
     search = cra(data, port, "search", "febuxostat dose", "-k", "2", "--json")
     ask = cra(data, port, "ask", QUESTION, "--json")
-    for run in (search, ask):
+    batch = cra(data, port, "search", "--queries", str(queries), "-k", "2")
+    for run in (search, ask, batch):
         assert "handing" not in run.stderr  # no server answers: in process, as before
-    in_process = _json(search), _json(ask)
+    in_process = _json(search), _json(ask), batch.stdout
     assert via_server[0] == in_process[0]
+    assert via_server[2] == in_process[2] and len(in_process[2].splitlines()) == 2
     assert _stable(via_server[1]) == _stable(in_process[1])
     assert via_server[1]["mode"] == "evidence" and via_server[1]["citations"]
 
