@@ -7,9 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from retrieval.clinical_terms import expansion_terms
 from retrieval.errors import FilterError
+from retrieval.section_rerank import rerank_by_section
 from retrieval.store import RRF_K, VectorStore
-from retrieval.types import AnyOf, CollectionSpec, Condition, Equals, Filter, Hit, IndexKind, Range
+from retrieval.types import AnyOf, CollectionSpec, Condition, Equals, Filter, Hit, IndexKind, Range, SparseVec
 
 if TYPE_CHECKING:  # types only: the encoders pull in numpy, which cra --help and info never need
     from retrieval.embedders import DenseEncoder, SparseEncoder
@@ -18,6 +20,7 @@ __all__ = [
     "GUIDELINE_INDEXES",
     "GuidelineSearch",
     "SearchMode",
+    "fuse_rrf",
     "guideline_spec",
     "hit_json",
     "parse_filters",
@@ -141,9 +144,54 @@ def hit_json(hit: Hit) -> dict[str, Any]:
     }
 
 
+def fuse_rrf(
+    dense: Sequence[Hit],
+    sparse: Sequence[Hit],
+    rrf_k: int,
+    *,
+    tie_break: Literal["dense", "sparse"] = "dense",
+) -> list[Hit]:
+    """Reciprocal rank fusion of two ranked lists, as Qdrant computes it (``1 / (k + rank)``, rank
+    from 0), with ties broken by the better rank in the ``tie_break`` list, then by id.
+
+    Qdrant's own fusion leaves the order of equal scores to chance, and with a small ``k`` ties
+    are common: ranks (0, 2) and (2, 0) score alike. Fusing here makes every search repeatable.
+    """
+    ranks: dict[str, list[int]] = {}
+    hits: dict[str, Hit] = {}
+    miss = len(dense) + len(sparse) + 1
+    for which, ranked in enumerate((dense, sparse)):
+        for rank, hit in enumerate(ranked):
+            ranks.setdefault(hit.id, [miss, miss])[which] = rank
+            hits.setdefault(hit.id, hit)
+    first = 0 if tie_break == "dense" else 1
+
+    def score(pid: str) -> float:
+        return sum(1.0 / (rrf_k + r) for r in ranks[pid] if r != miss)
+
+    order = sorted(ranks, key=lambda pid: (-score(pid), ranks[pid][first], ranks[pid][1 - first], pid))
+    return [Hit(pid, score(pid), hits[pid].payload) for pid in order]
+
+
+def _merge(query: SparseVec, extra: SparseVec, weight: float) -> SparseVec:
+    """The query's own terms at full weight, plus ``extra``'s terms it lacks at ``weight``."""
+    own = dict(zip(query.indices, query.values, strict=True))
+    for i, v in zip(extra.indices, extra.values, strict=True):
+        own.setdefault(i, v * weight)
+    return SparseVec(indices=list(own), values=list(own.values()))
+
+
 @dataclass
 class GuidelineSearch:
-    """Search the guideline collection with dense, sparse or hybrid (RRF) retrieval."""
+    """Search the guideline collection with dense, sparse or hybrid (RRF) retrieval.
+
+    Query processing on the lexical side: clinical shorthand in the question ("eGFR", "AFib",
+    "eliquis") also matches the written-out words guidelines use (``expansion_weight`` of a
+    question word; 0 turns it off). Sparse and hybrid results are reranked by section: the
+    chunk's heading path and the strength of its section file among the candidates are fused
+    into the rank (``heading_weight``, ``section_weight``; both 0 turn it off), over the best
+    ``candidates`` hits.
+    """
 
     store: VectorStore
     dense: DenseEncoder
@@ -151,6 +199,34 @@ class GuidelineSearch:
     collection: str = "guidelines"
     prefetch: int = 100
     rrf_k: int = RRF_K
+    expansion_weight: float = 0.5
+    heading_weight: float = 0.2
+    section_weight: float = 0.2
+    candidates: int = 50
+    tie_break: Literal["dense", "sparse"] = "sparse"
+
+    def sparse_query(self, query: str) -> SparseVec:
+        """The BM25 query: the question's terms, and at a lower weight those of its expanded shorthand."""
+        vec = self.sparse.encode_query(query)
+        extra = expansion_terms(query) if self.expansion_weight > 0 else []
+        if not extra:
+            return vec
+        return _merge(vec, self.sparse.encode_query(" ".join(extra)), self.expansion_weight)
+
+    def _terms(self, text: str) -> set[int]:
+        return set(self.sparse.encode_query(text).indices)
+
+    def _reranked(self, query: SparseVec, hits: list[Hit], k: int) -> list[Hit]:
+        if self.heading_weight <= 0 and self.section_weight <= 0:
+            return hits[:k]
+        ranked = rerank_by_section(
+            set(query.indices),
+            hits,
+            self._terms,
+            heading_weight=self.heading_weight,
+            section_weight=self.section_weight,
+        )
+        return ranked[:k]
 
     def search(
         self, query: str, *, k: int = 10, where: Filter | None = None, mode: SearchMode = "hybrid"
@@ -185,19 +261,20 @@ class GuidelineSearch:
             return []
         if mode == "dense":
             return self.store.search_dense(self.collection, dense, limit=k, where=where)
-        sparse = self.sparse.encode_query(query)
+        sparse = self.sparse_query(query)
         if not sparse.indices:  # only stop words: there is nothing lexical to match
             if mode == "sparse":
                 return []
             return self.store.search_dense(self.collection, dense, limit=k, where=where)
+        limit = max(k, self.candidates)
         if mode == "sparse":
-            return self.store.search_sparse(self.collection, sparse, limit=k, where=where)
-        return self.store.search_hybrid(
-            self.collection,
-            dense,
-            sparse,
-            limit=k,
-            where=where,
-            prefetch=max(self.prefetch, k),
-            rrf_k=rrf_k or self.rrf_k,
-        )
+            hits = self.store.search_sparse(self.collection, sparse, limit=limit, where=where)
+        else:
+            depth = max(self.prefetch, limit)
+            hits = fuse_rrf(
+                self.store.search_dense(self.collection, dense, limit=depth, where=where),
+                self.store.search_sparse(self.collection, sparse, limit=depth, where=where),
+                rrf_k or self.rrf_k,
+                tie_break=self.tie_break,
+            )[:limit]
+        return self._reranked(self.sparse.encode_query(query), hits, k)
