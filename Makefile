@@ -113,6 +113,7 @@ eval: $(STAMP) ## Fast evaluation subsets with their regression gates (threshold
 	$(BIN)/cra eval uspstf-eligibility --limit 8 --generated 2 --out reports/eval/ci --fresh --gate
 	$(BIN)/cra eval faithfulness --limit 12 --patients 1 --out reports/eval/ci --fresh --gate
 	$(BIN)/cra eval latency --limit 6 --out reports/eval/ci --fresh --gate
+	$(BIN)/cra eval reasoning --limit 12 --generated 2 --answers 2 --out reports/eval/ci --fresh --gate
 
 clean: ## Remove the virtual environment and local data
 	rm -rf $(VENV) .cra .pytest_cache .mypy_cache .ruff_cache

@@ -667,6 +667,103 @@ def mirage(
     _publish(output, options, gate)
 
 
+@app.command("reasoning")
+def reasoning(
+    ctx: typer.Context,
+    limit: Limit = None,
+    generated: Annotated[
+        int,
+        typer.Option(
+            "--generated", min=0, help="Synthea patients to generate (seeded) beside the shared 31."
+        ),
+    ] = 8,
+    answers: Annotated[
+        int,
+        typer.Option("--answers", min=0, help="Shared patients the agent is asked about (0: verdicts only)."),
+    ] = 6,
+    out: Out = Path("reports/eval"),
+    seed: Seed = 20261129,
+    fresh: Fresh = False,
+    gate: Gate = False,
+) -> None:
+    """Computed verdicts against a truth from the raw FHIR JSON; answers open with the verdict, markers resolve."""
+    from evals.runner import Case, CaseLog, config_hash, run_cases
+    from evals.suite_reasoning import (
+        QUESTIONS,
+        TOLERANCE,
+        build_cases,
+        report_body,
+        score_answer,
+        score_verdicts,
+        summarize,
+    )
+    from evals.world import generate_patients
+
+    deps = _deps(ctx)
+    options = RunOptions(out=out, limit=limit, seed=seed, fresh=fresh)
+    shared = _shared_patients(limit)
+    gen_dir = deps.settings.data_dir / "eval-world" / f"synthea-{seed}-{generated}"
+    made = generate_patients(gen_dir, generated, seed) if generated else []
+    cases = build_cases(shared + made, made)
+    asked = {c.id for c in cases if not c.inputs["generated"]}
+    asked = set(sorted(asked, key=lambda i: next(c.inputs["source"] for c in cases if c.id == i))[:answers])
+    settings = {"code": code_version(), "shared_patients": len(shared), "generated_patients": len(made),
+                "generation_seed": seed, "answers": answers, "questions": QUESTIONS}  # fmt: skip
+    caselog = CaseLog(options.folder("reasoning") / "cases.jsonl", config_hash(settings))
+    if fresh:
+        caselog.reset()
+    files = [Path(c.inputs["path"]) for c in cases if c.id in asked]
+    world = _world(deps, files) if files else None
+    try:
+        agent = world.agent() if world is not None else None
+
+        def score(case: Case) -> dict[str, Any]:
+            scores: dict[str, Any] = {"verdicts": score_verdicts(case)}
+            if agent is not None and case.id in asked:
+                scores["answers"] = {}
+                for topic, (question, target) in QUESTIONS.items():
+                    result = agent.ask(question, patient_id=case.id, as_of=case.inputs["as_of"])
+                    scores["answers"][topic] = score_answer(result, target, case.inputs["truth"][target])
+            return {"outputs": {}, "scores": scores}
+
+        records = run_cases(cases, score, caselog, progress=_progress("patients"))
+    finally:
+        if world is not None:
+            world.close()
+    summary = summarize(records)
+    by = {r["config"]: r for r in summary}
+    notes = [
+        "Truth: `evals/reasoning_truth.py` reads each FHIR Bundle's JSON directly (no patient index, no summary, "
+        "no `assessments` code) and applies each guideline rule as written there; the day judged is the "
+        "patient's latest recorded value (or death). System: `assessments.assess` over the indexed timeline "
+        "events of the same Bundle. Scores agree within "
+        + ", ".join(f"{k} ±{v}" for k, v in TOLERANCE.items())
+        + ".\n",
+        f"Patients: {len(shared)} shared Synthea records and {len(made)} generated with `synthea -p {generated} "
+        f"-s {seed}`; dev/test by a hash of the patient id. Answers: the agent in evidence mode, one question "
+        f"per topic, for the {len(asked)} smallest shared records.\n",
+    ]
+    output = SuiteOutput(
+        "reasoning",
+        summary,
+        records,
+        {**settings, "world": world.reports if world is not None else {}},
+        {
+            "text": f"verdict accuracy dev {by['verdicts/dev']['accuracy']:.3f} (n={by['verdicts/dev']['n']}), "
+            f"test {by['verdicts/test']['accuracy']:.3f} (n={by['verdicts/test']['n']}); answers: first sentence "
+            f"states the verdict {by['answers/all']['first_sentence_verdict']:.3f}, markers resolve "
+            f"{by['answers/all']['markers_resolve']:.3f} (n={by['answers/all']['n']})",
+            "value": by["verdicts/test"]["accuracy"],
+            "command": _command(),
+        },
+        config_hash=caselog.config,
+    )
+    folder = options.folder(output.suite)
+    folder.mkdir(parents=True, exist_ok=True)
+    output.body = report_body(folder, summary, records, notes)
+    _publish(output, options, gate)
+
+
 # -- all -------------------------------------------------------------------------------------------
 
 
