@@ -8,7 +8,8 @@ Categories (the higher of the systolic and diastolic ones decides): normal < 120
 elevated 120-129 and < 80; stage 1 130-139 or 80-89; stage 2 >= 140 or >= 90; severe > 180 or
 > 120 (hypertensive urgency or emergency). Adults only (children are classed by percentiles).
 
-``bp_treatment``: antihypertensive drugs are indicated at stage 2 (and severe); at stage 1 when
+``bp_treatment`` (its source is the passage of the branch taken): antihypertensive drugs are
+indicated at stage 2 (and severe); at stage 1 when
 clinical CVD is on record, the PCE 10-year risk is >= 10 %, diabetes or CKD (G3a-G5, chronic)
 is present, or the patient is 65 or older with a mean systolic >= 130 (the guideline's
 high-risk groups with a < 130/80 target); otherwise lifestyle therapy and
@@ -139,12 +140,16 @@ def assess_bp_treatment(
     if cat in ("stage 2", "severe"):
         verdict = "indicated"
         text = f"Antihypertensive drug therapy indicated: {cat} ({mean} mmHg); 2 first-line agents of different classes."
-        return Assessment("bp_treatment", name, verdict, text + on, source, tuple(inputs))
+        return Assessment(
+            "bp_treatment", name, verdict, text + on, SOURCES["bp_treatment_stage2"], tuple(inputs)
+        )
     if cat in ("normal", "elevated"):
         text = f"Drug therapy not indicated: BP {cat} ({mean} mmHg); lifestyle therapy."
         if meds:
             text = f"BP {cat} ({mean} mmHg) on {meds[0].get('display')}: at target (< 130/80)."
-        return Assessment("bp_treatment", name, "not indicated", text, source, tuple(inputs))
+        return Assessment(
+            "bp_treatment", name, "not indicated", text, SOURCES["bp_treatment_lifestyle"], tuple(inputs)
+        )
     # stage 1: the risk decides
     high_risk = []
     if ascvd:
@@ -154,13 +159,16 @@ def assess_bp_treatment(
     if ckd_stage.verdict in ("G3a", "G3b", "G4", "G5") and ckd_stage.details.get("chronic"):
         high_risk.append(f"CKD {ckd_stage.verdict}")
     age = rec.age
-    if age is not None and age >= 65 and float(category.details["mean_systolic"]) >= 130:
+    older = age is not None and age >= 65 and float(category.details["mean_systolic"]) >= 130
+    if older:
         high_risk.append(f"age {age} (>= 65) with systolic >= 130")
     if pce.value is not None and pce.value >= 10:
         high_risk.append(f"10-year ASCVD risk {fmt(pce.value)} % (>= 10 %)")
         inputs.append(Input("10-year ASCVD risk (PCE)", pce.value, "%", None, tuple(pce.event_ids)))
     if high_risk:
         text = f"Antihypertensive drug therapy indicated: stage 1 ({mean} mmHg) with {', '.join(high_risk)}."
+        if older and len(high_risk) == 1:
+            source = SOURCES["bp_treatment_older"]
         return Assessment("bp_treatment", name, "indicated", text + on, source, tuple(inputs))
     if pce.verdict == INSUFFICIENT and not meds:
         return insufficient(

@@ -54,7 +54,7 @@ SOURCES: dict[str, Source] = {
         *_KDIGO,
         "CKD Staging — KDIGO 2024 > GFR Categories",
         "",
-        "GFR categories G1 G2 G3a G3b G4 G5 kidney failure",
+        "GFR categories stage G1 >= 90 G2 60-89 G3a 45-59 G3b 30-44 G4 15-29 G5 < 15 kidney failure",
     ),
     "ckd_chronicity": Source(
         *_KDIGO,
@@ -99,17 +99,23 @@ SOURCES: dict[str, Source] = {
     ),
     "statin_ascvd": Source(
         *_CHOL,
-        "Statin Therapy -- ACC/AHA 2018 > Four Major Statin Benefit Groups > Group 1: Clinical ASCVD "
-        "(Secondary Prevention)",
+        "Secondary Prevention in ASCVD -- ACC/AHA 2018 > Statin Therapy in ASCVD > Age <= 75 Years",
         "Class I, LOE A",
-        "clinical ASCVD age 75 or younger high-intensity statin therapy",
+        "clinical ASCVD age 75 or younger initiate high-intensity statin reduce LDL-C by 50%",
+    ),
+    "statin_ascvd_over_75": Source(
+        *_CHOL,
+        "Secondary Prevention in ASCVD -- ACC/AHA 2018 > Statin Therapy in ASCVD > Age > 75 Years",
+        "Class IIa, LOE B-R (continue); Class IIb, LOE C-LD (initiate)",
+        "clinical ASCVD age over 75 reasonable to continue high-intensity or initiate moderate-intensity statin",
     ),
     "statin_ldl190": Source(
         *_CHOL,
         "Statin Therapy -- ACC/AHA 2018 > Four Major Statin Benefit Groups > Group 2: Severe Primary "
         "Hypercholesterolemia (LDL-C >= 190 mg/dL)",
         "Class I, LOE B-R",
-        "LDL-C 190 mg/dL or higher maximally tolerated high-intensity statin",
+        "Group 2 severe primary hypercholesterolemia LDL-C >= 190 mg/dL maximally tolerated statin no 10-year "
+        "risk calculation required ezetimibe",
     ),
     "statin_diabetes": Source(
         *_CHOL,
@@ -123,7 +129,8 @@ SOURCES: dict[str, Source] = {
         "Statin Therapy -- ACC/AHA 2018 > Four Major Statin Benefit Groups > Group 4: Primary Prevention "
         "(Ages 40--75, No ASCVD, No Diabetes)",
         "Class I, LOE A (>= 20 %); Class IIa, LOE A (7.5-20 %); Class IIb, LOE B-NR (5-7.5 %)",
-        "primary prevention 10-year ASCVD risk 7.5% moderate-intensity 20% high-intensity 5% consider",
+        "Group 4 primary prevention ages 40-75 no ASCVD no diabetes LDL-C 70-189 10-year ASCVD risk 7.5% "
+        "moderate-intensity 20% high-intensity",
     ),
     "statin_special": Source(
         *_CHOL,
@@ -145,17 +152,39 @@ SOURCES: dict[str, Source] = {
     ),
     "bp_treatment": Source(
         *_HTN,
-        "Pharmacotherapy for Hypertension -- ACC/AHA 2017 > Treatment Initiation Decision Tree",
-        "Class I",
-        "stage 1 hypertension clinical CVD or 10-year ASCVD risk 10% initiate antihypertensive drug",
+        "Pharmacotherapy for Hypertension -- ACC/AHA 2017 > Treatment Initiation Decision Tree > Stage 1 "
+        "Hypertension (130--139/80--89 mm Hg)",
+        "Class I, LOE A (CVD or risk >= 10 %); Class I, LOE C-LD (>= 140/90)",
+        "stage 1 hypertension clinical CVD or 10-year ASCVD risk >= 10% initiate 1 first-line agent",
+    ),
+    "bp_treatment_stage2": Source(
+        *_HTN,
+        "Pharmacotherapy for Hypertension -- ACC/AHA 2017 > Treatment Initiation Decision Tree > Stage 2 "
+        "Hypertension (>= 140/>= 90 mm Hg)",
+        "Class I, LOE C-EO",
+        "stage 2 hypertension initiate 2 first-line agents of different classes",
+    ),
+    "bp_treatment_older": Source(
+        *_HTN,
+        "Pharmacotherapy for Hypertension -- ACC/AHA 2017 > Special Populations > Older Adults (>= 65 Years)",
+        "Class I, LOE A",
+        "older adults 65 years community-dwelling antihypertensive treatment at SBP >= 130",
+    ),
+    "bp_treatment_lifestyle": Source(
+        *_HTN,
+        "Blood Pressure Classification and Measurement -- ACC/AHA 2017 > Treatment Initiation Thresholds > "
+        "Decision Algorithm Based on ASCVD Risk",
+        "Class I, LOE A",
+        "treatment initiation thresholds decision algorithm based on ASCVD risk elevated BP 120-129 "
+        "nonpharmacologic therapy only reassess in 3-6 months",
     ),
     "glycemic_status": Source(
-        *_ADA,
-        "Glycemic Goals and Hypoglycemia — ADA 2024 > A1C Targets",
         "",
-        "diabetes diagnosis A1C 6.5% prediabetes 5.7-6.4%",
-        "ADA Standards of Care in Diabetes—2024, section 2 (Diagnosis and Classification): A1C >= 6.5 % "
-        "diabetes, 5.7-6.4 % prediabetes (not in the indexed summary)",
+        "ADA Standards of Care in Diabetes—2024, section 2: Diagnosis and Classification of Diabetes",
+        "Criteria for the diagnosis of diabetes and prediabetes (A1C)",
+        reference="Diabetes Care 2024;47(Suppl 1): A1C >= 6.5 % diabetes (confirmed by a second abnormal "
+        "result without unequivocal hyperglycemia), 5.7-6.4 % prediabetes. The indexed ada_diabetes_2024 "
+        "summary covers glycemic targets, not these diagnostic criteria",
     ),
     "bmi_class": Source(
         "",
@@ -174,13 +203,15 @@ SOURCES: dict[str, Source] = {
     ),
     "cha2ds2_vasc": Source(
         *_AF,
-        "Anticoagulation in Atrial Fibrillation — ACC/AHA 2023 > Stroke Risk Assessment (CHA2DS2-VASc)",
+        "Anticoagulation in Atrial Fibrillation — ACC/AHA 2023 > Stroke Risk Assessment (CHA2DS2-VASc) > "
+        "Recommendations for Oral Anticoagulation (OAC)",
         "Class I (OAC at >= 2 men, >= 3 women)",
         "CHA2DS2-VASc score oral anticoagulation recommended men women",
     ),
     "news2": Source(
         *_NEWS2,
-        "NEWS2 Scoring System — RCP 2017 > Physiological Parameters and Scoring",
+        "NEWS2 Scoring System — RCP 2017 > Physiological Parameters and Scoring > Scoring Table — Scale 1 "
+        "(Standard)",
         "",
         "NEWS2 scoring table respiration rate SpO2 systolic BP pulse consciousness temperature",
     ),

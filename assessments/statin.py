@@ -98,7 +98,7 @@ def assess_statin(rec: Record, pce: Assessment) -> Assessment:
         return _result(
             "moderate-intensity",
             f"At least moderate-intensity statin: {what}, age {age} > 75; continuing high intensity is reasonable.",
-            "statin_special",
+            "statin_ascvd_over_75",
             [_cite(e, "clinical ASCVD"), age_in],
             rec,
         )

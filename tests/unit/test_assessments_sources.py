@@ -1,7 +1,8 @@
 """Every rule's source names a real passage of the indexed open-medicine corpus.
 
 The doc id and title must be the registry's, and the section path must be a heading path of
-that document's Markdown files, joined as the index joins it (``H1 > H2 > H3``). A source with
+that document's Markdown files that holds text of its own (what the index stores as a passage),
+joined as the index joins it (``H1 > H2 > H3``). A source with
 an empty doc id (a guideline the corpus lacks) must say where its numbers come from.
 """
 
@@ -31,7 +32,8 @@ def _corpus() -> Path | None:
     return folder if (folder / "registry.json").is_file() else None
 
 
-def _heading_paths(doc_folder: Path) -> set[str]:
+def _passage_paths(doc_folder: Path) -> set[str]:
+    """Heading paths that hold text of their own (a heading with only subheadings is no passage)."""
     paths: set[str] = set()
     for md in doc_folder.glob("*.md"):
         stack: list[str] = []
@@ -40,6 +42,7 @@ def _heading_paths(doc_folder: Path) -> set[str]:
             if m:
                 level = len(m.group(1))
                 stack = [*stack[: level - 1], m.group(2)]
+            elif line.strip() and stack:
                 paths.add(" > ".join(stack))
     return paths
 
@@ -56,7 +59,7 @@ def test_each_source_is_a_real_passage(key: str) -> None:
     registry = {e["id"]: e for e in json.loads((folder / "registry.json").read_text(encoding="utf-8"))}
     assert source.doc_id in registry, key
     assert source.title == registry[source.doc_id]["title"], key
-    assert source.section in _heading_paths(folder / "content" / source.doc_id), (key, source.section)
+    assert source.section in _passage_paths(folder / "content" / source.doc_id), (key, source.section)
     assert source.passage_query, key
 
 
