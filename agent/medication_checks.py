@@ -1,6 +1,6 @@
 """Check a draft medication order against guideline rules and the patient's record.
 
-Pure functions. The rules come from :func:`agent.medication_rules.extract_rules` (read from the
+Pure functions. The rules come from :func:`assessments.medication_rules.extract_rules` (read from the
 guideline passages); the record facts are the latest eGFR and the active medications of a
 summary (:func:`patient_index.summary.build_summary`). Four checks, each a :class:`Finding` that
 cites the guideline passage and the record entries it rests on:
@@ -12,45 +12,25 @@ cites the guideline passage and the record entries it rests on:
 * duplicate: the same drug or another drug of the same class already active (warning);
 * interaction: an active drug the guideline says not to combine with (critical) or to avoid /
   watch with (warning) this one.
+
+Draft orders are parsed by :func:`assessments.doses.draft_from_resource` (re-exported here); the
+label maximum and renal dose checks of named drugs, with the computed eGFR, are
+:func:`assessments.doses.order_dose_assessments`.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
-from agent.medication_rules import Cite, MedicationRules, name_key
+from assessments.doses import DraftOrder, draft_from_resource
+from assessments.medication_rules import Cite, MedicationRules, name_key
 
 __all__ = ["DraftOrder", "Finding", "check_order", "draft_from_resource"]
 
 Check = Literal["dose", "renal", "duplicate", "interaction"]
-_STRENGTH = re.compile(r"(\d+(?:\.\d+)?)\s*(mg|g)\b", re.I)
-_PER_DAY = {"d": 1.0, "h": 24.0, "wk": 1 / 7, "mo": 1 / 30, "min": 1440.0}
 _ALIASES = {"acei": "ace inhibitor", "ra": "receptor agonist"}
-
-
-@dataclass(frozen=True)
-class DraftOrder:
-    """The parts of a draft MedicationRequest the checks read."""
-
-    resource_type: str
-    resource_id: str
-    display: str
-    dose_mg: float | None  # per administration
-    per_day: float | None  # administrations per day (None when the order gives no timing)
-    resource: Mapping[str, Any] = field(repr=False, default_factory=dict)
-
-    @property
-    def daily_mg(self) -> float | None:
-        if self.dose_mg is None:
-            return None
-        return self.dose_mg * (self.per_day if self.per_day is not None else 1.0)
-
-    @property
-    def reference(self) -> str:
-        return f"{self.resource_type}/{self.resource_id}"
 
 
 @dataclass(frozen=True)
@@ -65,48 +45,6 @@ class Finding:
     record_cite: tuple[str, ...] = ()
     remove: bool = False  # suggest removing the draft
     dose_mg: float | None = None  # suggest this dose per administration
-
-
-def _display(resource: Mapping[str, Any]) -> str:
-    concept = resource.get("medicationCodeableConcept") or {}
-    texts = [str(concept.get("text") or "")] + [
-        str(c.get("display") or "") for c in concept.get("coding") or []
-    ]
-    ref = resource.get("medicationReference") or {}
-    return next((t for t in [*texts, str(ref.get("display") or "")] if t), "")
-
-
-def _dose_mg(resource: Mapping[str, Any], display: str) -> tuple[float | None, float | None]:
-    dosage = (resource.get("dosageInstruction") or [{}])[0] or {}
-    per_day = None
-    repeat = (dosage.get("timing") or {}).get("repeat") or {}
-    if repeat.get("frequency") and repeat.get("periodUnit") in _PER_DAY:
-        per_day = (
-            float(repeat["frequency"]) / float(repeat.get("period") or 1) * _PER_DAY[repeat["periodUnit"]]
-        )
-    qty = ((dosage.get("doseAndRate") or [{}])[0] or {}).get("doseQuantity") or {}
-    value, unit = qty.get("value"), str(qty.get("unit") or qty.get("code") or "").lower()
-    if isinstance(value, int | float) and unit in ("mg", "g"):
-        return float(value) * (1000 if unit == "g" else 1), per_day
-    strength = _STRENGTH.search(display)  # "metformin 500 MG Oral Tablet" x tablets
-    if strength and (value is None or isinstance(value, int | float)):
-        mg = float(strength.group(1)) * (1000 if strength.group(2).lower() == "g" else 1)
-        return mg * float(value if isinstance(value, int | float) else 1), per_day
-    return None, per_day
-
-
-def draft_from_resource(resource: Mapping[str, Any]) -> DraftOrder:
-    """A :class:`DraftOrder` from a MedicationRequest (dose from doseQuantity, else the product strength)."""
-    display = _display(resource)
-    dose, per_day = _dose_mg(resource, display)
-    return DraftOrder(
-        str(resource.get("resourceType", "MedicationRequest")),
-        str(resource.get("id", "")),
-        display,
-        dose,
-        per_day,
-        resource,
-    )
 
 
 def _fmt(value: float) -> str:
