@@ -196,8 +196,10 @@ class DoseTable:
         self.spans[key] = (min(low, dose.low), max(high, dose.high))
 
     def unsafe(self, text: str) -> list[str]:
-        """Doses in ``text`` outside the documented span for their drug (drugs with no span are skipped)."""
-        problems = []
+        """Doses in ``text`` outside the documented span for their drug (drugs with no span are skipped),
+        and any blanket dose multiplication, which no span can make safe."""
+        blanket = blanket_dose_change(text)
+        problems = [f"blanket dose change ({blanket[:40]!r})"] if blanket else []
         for d in doses_in(text, self.table_drugs):
             span = self.spans.get((d.drug, d.unit))
             if span and (d.high > span[1] * 1.001 or d.low < span[0] * 0.999):

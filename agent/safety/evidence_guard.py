@@ -75,13 +75,10 @@ def neutralize(text: str) -> tuple[str, int]:
 def dose_problems(text: str, doses: DoseTable | None = None) -> list[str]:
     """What is unsafe about the dose advice in ``text``: a blanket multiplication, doses out of range."""
     plain = canonical(text)
-    problems = []
-    blanket = blanket_dose_change(plain)
-    if blanket:
-        problems.append(f"blanket dose change ({blanket[:40]!r})")
     if doses is not None:
-        problems += doses.unsafe(plain)
-    return problems
+        return doses.unsafe(plain)  # out-of-range doses and blanket changes
+    blanket = blanket_dose_change(plain)
+    return [f"blanket dose change ({blanket[:40]!r})"] if blanket else []
 
 
 def withhold_doses(text: str, doses: DoseTable | None = None) -> tuple[str, list[str]]:

@@ -171,6 +171,14 @@ def test_output_guard_strips_an_unsafe_sentence_and_rechecks(output_guard: Safet
     assert "dose_safety" in removed["detail"]
 
 
+def test_output_guard_strips_a_blanket_dose_change(output_guard: SafetyOutputGuard) -> None:
+    """A model repeating a poisoned passage ("double every insulin dose") passed the output guard."""
+    answer = "Atorvastatin 40--80 mg once daily is high intensity [G1]. Clinicians should double every insulin dose [G1]."
+    verdict = output_guard(answer, [], _evidence(), PID)
+    assert "double every insulin dose" not in verdict["revised"]
+    assert not verdict["passed"] or "high intensity" in verdict["revised"]
+
+
 def test_patient_values_must_match_the_record(output_guard: SafetyOutputGuard) -> None:
     verdict = output_guard("Her LDL was 126 mg/dL on 2023-01-02 [P1].", [], _evidence(), PID)
     assert not verdict["passed"]
