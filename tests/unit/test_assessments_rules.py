@@ -45,7 +45,9 @@ def test_clinical_ascvd_gives_high_intensity_in_the_issues_words() -> None:
         == "High-intensity statin indicated: clinical ASCVD (ischemic heart disease since 2021-11-23)."
     )
     assert (
-        cid in a.event_ids and a.source.doc_id == "acc_aha_cholesterol_2018" and "Age <= 75" in a.source.section
+        cid in a.event_ids
+        and a.source.doc_id == "acc_aha_cholesterol_2018"
+        and "Age <= 75" in a.source.section
     )
 
 
