@@ -7,9 +7,11 @@ when it cannot decide, and the guideline passage it implements. Entry point: :fu
 
 from assessments.engine import ASSESSMENT_IDS, UnknownAssessmentError, assess
 from assessments.model import INSUFFICIENT, Assessment, Input, Source
+from assessments.record import ASSESSMENT_TYPES
 
 __all__ = [
     "ASSESSMENT_IDS",
+    "ASSESSMENT_TYPES",
     "INSUFFICIENT",
     "Assessment",
     "Input",

@@ -40,7 +40,18 @@ from patient_index.flags import Point, age_on, birth_and_death, clinical_time, c
 from patient_index.model import Event
 from patient_index.summary import build_summary
 
-__all__ = ["STALE_DAYS", "Record", "build_record", "point_input"]
+__all__ = ["ASSESSMENT_TYPES", "STALE_DAYS", "Record", "build_record", "point_input"]
+
+# The resource types the assessments read: fetch at least these from the store (procedures are
+# there for coronary or other arterial revascularization, which makes clinical ASCVD).
+ASSESSMENT_TYPES = (
+    "Patient",
+    "Condition",
+    "MedicationRequest",
+    "MedicationStatement",
+    "Observation",
+    "Procedure",
+)
 
 STALE_DAYS: dict[str, int] = {
     "creatinine": 365,

@@ -216,6 +216,8 @@ def assess_patient(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Computed guideline assessments: eGFR, CKD stage, risk scores, statin, BP, glycemic status."""
+    from assessments import ASSESSMENT_TYPES
+
     deps = _deps(ctx)
     day: date | None = None
     if as_of is not None:
@@ -225,7 +227,8 @@ def assess_patient(
             raise fail(f"--as-of {as_of!r} is not a date; use YYYY-MM-DD (e.g. 2024-03-31)") from exc
     with user_errors():
         _require_patient(ctx, patient_id)
-        events = list(deps.patient_search.events(patient_id, patient_filter(patient_id, types=SUMMARY_TYPES)))
+        types = sorted({*SUMMARY_TYPES, *ASSESSMENT_TYPES})  # procedures too: revascularization is ASCVD
+        events = list(deps.patient_search.events(patient_id, patient_filter(patient_id, types=types)))
         result = assess_json(patient_id, events, day)
     if as_json:
         sys.stdout.write(json.dumps(result, indent=2, default=str) + "\n")

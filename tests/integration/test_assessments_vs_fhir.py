@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from assessments import INSUFFICIENT, Assessment, assess
+from assessments import ASSESSMENT_TYPES, INSUFFICIENT, Assessment, assess
 from patient_index.events import events_from_bundle
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "synthea-r4"
@@ -408,6 +408,9 @@ def check(bundle: dict[str, Any]) -> None:
     want = truth(raw)
     events, _ = events_from_bundle(bundle)
     got: dict[str, Assessment] = {a.id: a for a in assess(events, as_of=raw.as_of)}
+    # the resource types callers fetch from the store are all the assessments read
+    fetched = [e for e in events if e["resource_type"] in ASSESSMENT_TYPES]
+    assert [a.to_json() for a in assess(fetched, as_of=raw.as_of)] == [a.to_json() for a in got.values()]
     resource_of = {e["event_id"]: e["resource_id"] for e in events}
 
     egfr = got["egfr_ckd_epi_2021"]
