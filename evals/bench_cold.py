@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import socket
 import statistics
@@ -55,35 +56,43 @@ def _env(server_url: str) -> dict[str, str]:
     return env
 
 
-def _time(cmd: list[str], env: dict[str, str]) -> float:
-    t0 = time.perf_counter()
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _time(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the process and its children)."""
+    cpu0, t0 = _cpu(), time.perf_counter()
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, _cpu() - cpu0
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited {done.returncode}: {done.stderr[-800:]}")
-    return seconds
+    return seconds, cpu
 
 
-def _summary(times: list[float], base: float) -> dict[str, Any]:
-    median = statistics.median(times)
+def _summary(times: list[tuple[float, float]], base: float) -> dict[str, Any]:
+    wall = [t for t, _ in times]
+    median = statistics.median(wall)
     return {
-        "min_s": round(min(times), 3),
+        "min_s": round(min(wall), 3),
         "median_s": round(median, 3),
-        "max_s": round(max(times), 3),
+        "max_s": round(max(wall), 3),
         "ratio": round(median / base, 1),
+        "cpu_s": round(statistics.median(c for _, c in times), 3),
         "runs": len(times),
     }
 
 
 def _measure(names: list[str], cmds: dict[str, list[str]], env: dict[str, str], runs: int) -> dict[str, Any]:
     """Round-robin: run i of every command before run i+1 of any (one warm-up round is discarded)."""
-    times: dict[str, list[float]] = {n: [] for n in ["baseline", *names]}
+    times: dict[str, list[tuple[float, float]]] = {n: [] for n in ["baseline", *names]}
     for i in range(runs + 1):
         for name in times:
             t = _time(cmds[name], env)
             if i:  # the first round fills the page cache
                 times[name].append(t)
-    base = statistics.median(times["baseline"])
+    base = statistics.median(t for t, _ in times["baseline"])
     return {n: _summary(v, base) for n, v in times.items()}
 
 
@@ -170,7 +179,9 @@ def _ensure_index(data_dir: Path) -> None:
     subprocess.run(cmd, env=_env("off"), check=True, capture_output=True, timeout=3600)
 
 
-def run(out: Path, data_dir: Path | None, runs: int, server: bool, label: str) -> dict[str, Any]:
+def run(
+    out: Path, data_dir: Path | None, runs: int, server: bool, label: str, latency: bool = True
+) -> dict[str, Any]:
     """Time the commands (and, with ``server``, again against a running ``cra serve``); write the report."""
     tmp = None
     if data_dir is None:
@@ -194,7 +205,7 @@ def run(out: Path, data_dir: Path | None, runs: int, server: bool, label: str) -
             rows += [
                 {"mode": "cra serve running", "command": n, **v} for n, v in found.items() if n != "baseline"
             ]
-        latency = query_latency(data_dir)
+        warm = query_latency(data_dir) if latency else []
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -208,7 +219,7 @@ def run(out: Path, data_dir: Path | None, runs: int, server: bool, label: str) -
         "cpus": os.cpu_count(),
         "load_avg": os.getloadavg(),
         "rows": rows,
-        "query_latency": latency,
+        "query_latency": warm,
     }
     out.mkdir(parents=True, exist_ok=True)
     stem = "bench_cold" + (f"_{label}" if label else "")
@@ -216,16 +227,21 @@ def run(out: Path, data_dir: Path | None, runs: int, server: bool, label: str) -
     md = [
         "# Cold start of one-shot commands\n",
         f"Each command is a new process, {runs} runs round-robin with `{BASELINE}` after one discarded "
-        "warm-up round; ratio = median / the bare start-up's median on the same machine at the same time. "
+        "warm-up round; ratio = median / the bare start-up's median on the same machine at the same time; "
+        "cpu_s = median CPU seconds of the command's own processes (less swayed by a busy machine than wall "
+        "time; with a server running, the server's work is not in it). "
         f"Evidence mode (no LLM). {os.cpu_count()} CPUs, load average at the end "
         f"{', '.join(f'{x:.1f}' for x in result['load_avg'])}. Run {result['environment']['when']}"
         + (f" ({label})" if label else "")
         + ".\n",
-        markdown_table(rows, ["mode", "command", "min_s", "median_s", "max_s", "ratio", "goal_s"]),
-        "\n## One query, warm (in one process)\n",
-        f"The {latency[0]['n']} guideline questions, k=10, after a warm-up; the store as indexed above.\n",
-        markdown_table(latency, ["step", "p50_ms", "p95_ms", "n"]),
+        markdown_table(rows, ["mode", "command", "min_s", "median_s", "max_s", "ratio", "cpu_s", "goal_s"]),
     ]
+    if warm:
+        md += [
+            "\n## One query, warm (in one process)\n",
+            f"The {warm[0]['n']} guideline questions, k=10, after a warm-up; the store as indexed above.\n",
+            markdown_table(warm, ["step", "p50_ms", "p95_ms", "n"]),
+        ]
     (out / f"{stem}.md").write_text("\n".join(md))
     return result
 
@@ -247,14 +263,15 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--server", action="store_true", help="Also time search and ask against cra serve.")
     parser.add_argument("--label", default="", help="Suffix of the report's file names (e.g. before).")
+    parser.add_argument("--no-latency", action="store_true", help="Skip the warm query latency.")
     args = parser.parse_args()
-    result = run(args.out, args.data_dir, args.runs, args.server, args.label)
+    result = run(args.out, args.data_dir, args.runs, args.server, args.label, latency=not args.no_latency)
     for row in result["query_latency"]:
         print(f"{row['step']:36} p50 {row['p50_ms']:7.2f} ms  p95 {row['p95_ms']:7.2f} ms")
     for r in result["rows"]:
         print(
             f"{r['mode']:18} {r['command']:58} min {r['min_s']:6.2f}  median {r['median_s']:6.2f}  "
-            f"max {r['max_s']:6.2f} s  x{r['ratio']}"
+            f"max {r['max_s']:6.2f} s  x{r['ratio']}  cpu {r['cpu_s']:6.2f} s"
         )
 
 

@@ -57,8 +57,8 @@ def _same_store(shown: str, settings: AgentSettings) -> bool:
 
 
 def _same_llm(check: dict[str, Any], settings: AgentSettings) -> bool:
-    if not settings.llm_base_url:
-        return "model" not in check  # the server answers in evidence mode too
+    if not settings.llm_base_url:  # the server must answer in evidence mode too (not merely lack its LLM now)
+        return str(check.get("detail", "")).startswith("no LLM configured")
     return bool(check.get("model") == settings.llm_model)
 
 
