@@ -16,8 +16,8 @@ def _doc(markdown: str, *, base_path: list[str] | None = None, title: str = TITL
 
 
 def _body_words(chunk: Chunk) -> int:
-    """Words of a chunk without its leading heading line."""
-    heading = chunk.section_path[-1] if chunk.section_path else ""
+    """Words of a chunk without the heading that opens it."""
+    heading = f"{chunk.section_path[-1]}:" if chunk.section_path else ""
     text = chunk.text.removeprefix(heading) if heading and chunk.text.startswith(heading) else chunk.text
     return len(text.split())
 
@@ -60,9 +60,9 @@ def test_slash_in_a_heading_is_not_a_path_separator() -> None:
     assert not parts & {"ACC", "AHA Recommendations", "Diuretics", "Volume"}
 
 
-def test_chunk_text_starts_with_its_heading_and_carries_its_grades() -> None:
+def test_chunk_text_opens_with_its_heading_and_carries_its_grades() -> None:
     beta = next(c for c in chunk_document(_doc(NESTED)) if c.section_path[-1] == "Beta blockers")
-    assert beta.text.startswith("Beta blockers\n")
+    assert beta.text.startswith("Beta blockers: Use an evidence-based beta blocker")
     assert beta.grades == ("Class I, LOE A",)
     assert not beta.has_table
 
@@ -108,7 +108,7 @@ def test_a_table_is_never_split_even_above_the_word_target() -> None:
     assert len(table.text.split()) > 30
     assert table.text.count("| Drug ") == TABLE_ROWS + 1  # header plus every row
     assert table.section_path == ("Guide", "Dosing")
-    assert table.text.startswith("Dosing\n")
+    assert table.text.startswith("Dosing: Starting and target doses:\n\n| Drug |")
     assert "| --- | --- | --- |" in table.text
 
 
@@ -132,7 +132,9 @@ def test_text_after_a_table_is_not_glued_into_the_table_chunk() -> None:
     chunks = chunk_document(_doc(md), target_words=40)
     assert [c.has_table for c in chunks] == [True, False]
     assert "closing remark" in chunks[1].text
-    assert chunks[1].text.startswith("Dosing\n")  # the heading travels with every chunk of the section
+    assert chunks[1].text.startswith(
+        "Dosing: A closing"
+    )  # the heading travels with every chunk of the section
 
 
 def test_long_paragraphs_are_split_under_the_word_target() -> None:
@@ -143,7 +145,7 @@ def test_long_paragraphs_are_split_under_the_word_target() -> None:
     assert all(_body_words(c) <= 50 for c in chunks)
     assert all(c.section_path == ("Guide", "Kidney dosing") for c in chunks)
     # Nothing lost, nothing repeated, order kept.
-    joined = " ".join(c.text.removeprefix("Kidney dosing\n") for c in chunks)
+    joined = " ".join(c.text.removeprefix("Kidney dosing:") for c in chunks)
     assert joined.split() == " ".join(sentences).split()
 
 
@@ -199,3 +201,78 @@ def test_a_lead_in_without_subsections_is_kept() -> None:
     chunks = chunk_document(doc)
     assert [c.section_path[-1] for c in chunks] == ["Scope", "Other"]
     assert chunks[0].text == "Scope: This applies to:"
+
+
+STATINS = """# Statin Therapy
+
+## Statin Intensity Definitions
+
+Statin therapy is classified by the expected percentage reduction in LDL-C:
+
+### High-Intensity Statin Therapy (LDL-C Reduction >= 50%)
+
+| Drug | Daily Dose |
+|---|---|
+| **Atorvastatin** | 40--80 mg |
+
+### Low-Intensity Statin Therapy (LDL-C Reduction < 30%)
+
+| Drug | Daily Dose |
+|---|---|
+| **Simvastatin** | 10 mg |
+
+---
+
+### Follow-up
+
+---
+
+## Monitoring
+
+Check a lipid panel 4 to 12 weeks after starting.
+"""
+
+
+def test_no_chunk_is_a_bare_heading() -> None:
+    chunks = chunk_document(_doc(STATINS))
+    for chunk in chunks:
+        first = chunk.text.split("\n", 1)[0]
+        assert first.endswith(":") or len(first.split()) > len(chunk.section_path[-1].split()), chunk.text
+        assert chunk.text.strip() != chunk.section_path[-1]
+    low = next(c for c in chunks if c.section_path[-1].startswith("Low-Intensity"))
+    assert (
+        low.text
+        == "Low-Intensity Statin Therapy (LDL-C Reduction < 30%):\n| Drug | Daily Dose |\n|---|---|\n| **Simvastatin** | 10 mg |"
+    )
+    high = next(c for c in chunks if c.section_path[-1].startswith("High-Intensity"))
+    assert high.text.startswith("Statin Intensity Definitions: Statin therapy is classified")
+    assert "High-Intensity Statin Therapy (LDL-C Reduction >= 50%):\n| Drug |" in high.text
+
+
+def test_horizontal_rules_are_dropped_and_a_section_of_rules_only_is_empty() -> None:
+    chunks = chunk_document(_doc(STATINS))
+    assert not any("---\n" in c.text.replace("|---|", "") or c.text.endswith("\n---") for c in chunks)
+    assert "Follow-up" not in [c.section_path[-1] for c in chunks]
+    assert chunks[-1].text == "Monitoring: Check a lipid panel 4 to 12 weeks after starting."
+
+
+def test_a_fenced_algorithm_stays_whole_and_is_not_a_table() -> None:
+    drawing = "\n".join(
+        [
+            "```",
+            "Suspected UTI",
+            "  |",
+            "  +--> Sepsis?",
+            "",
+            "  |     YES --> carbapenem",
+            "",
+            "  +--> NO",
+            "```",
+        ]
+    )
+    md = f"# Guide\n\n## Algorithm\n\n{drawing}\n\nAfter the drawing, a remark.\n"
+    chunks = chunk_document(_doc(md), target_words=5)
+    fenced = [c for c in chunks if "```" in c.text]
+    assert len(fenced) == 1 and fenced[0].text == f"Algorithm:\n{drawing}"
+    assert not fenced[0].has_table
+    assert chunks[-1].text == "Algorithm: After the drawing, a remark."
