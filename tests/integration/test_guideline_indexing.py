@@ -491,3 +491,53 @@ def test_index_the_uspstf_recommendations(
     assert Counter(p["grade"] for p in by_doc.values()) == Counter(f"Grade {r['grade']}" for r in records)
     assert Counter(p["sex"] for p in by_doc.values()) == {"any": 83, "female": 47, "male": 7}
     assert all(p["status"] == "current" for p in points.values())
+
+
+# -- what a search returns as a passage -------------------------------------------------------------
+
+STATIN_BODY = """## Statin Intensity Definitions
+
+Statin therapy is classified by the expected percentage reduction in LDL-C:
+
+### High-Intensity Statin Therapy (LDL-C Reduction >= 50%)
+
+| Drug | Daily Dose |
+|---|---|
+| **Atorvastatin** | 40--80 mg |
+| **Rosuvastatin** | 20--40 mg |
+
+### Moderate-Intensity Statin Therapy (LDL-C Reduction 30--49%)
+
+| Drug | Daily Dose |
+|---|---|
+| **Atorvastatin** | 10--20 mg |
+
+### Low-Intensity Statin Therapy (LDL-C Reduction < 30%)
+
+| Drug | Daily Dose |
+|---|---|
+| **Simvastatin** | 10 mg |
+
+---
+
+## Monitoring
+
+Check a fasting lipid panel 4 to 12 weeks after starting a statin."""
+
+
+def test_a_dose_question_gets_the_right_table_and_never_a_bare_heading(
+    indexer: GuidelineIndexer, search: GuidelineSearch, tmp_path: Path
+) -> None:
+    folder = tmp_path / "statins"
+    _write(folder / "statins.md", _markdown("statins", "Statin Therapy", STATIN_BODY))
+    _check_skipped_none(indexer.index([str(folder)]))
+    question = "Which statin dose counts as high intensity?"
+    hits = search.search(question, k=5)
+    assert hits[0].payload["section_path"][-1].startswith("High-Intensity")
+    for hit in hits:
+        text, heading = hit.payload["text"], hit.payload["section_path"][-1]
+        assert text.strip().rstrip(":") != heading
+        assert len(text.split()) > len(heading.split()) + 2, text
+        assert not [line for line in text.splitlines() if line.strip() and set(line.strip()) <= {"-"}]
+    again = [[h.id for h in search.search(question, k=5)] for _ in range(3)]
+    assert all(order == [h.id for h in hits] for order in again)  # ties are broken, not left to chance
