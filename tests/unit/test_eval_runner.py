@@ -87,6 +87,7 @@ def test_every_shipped_gate_names_a_known_suite() -> None:
         "latency",
         "mirage",
         "safety",
+        "reasoning",
     }
     assert set(k for k in load_gates() if not k.startswith("_") and k != "version") <= suites
 
