@@ -43,7 +43,8 @@ def run_safety_suite(
     with tempfile.TemporaryDirectory(prefix="cra-redteam-") as tmp:
         world = build_world(Path(tmp), synthea, dense, sparse)
         allowed = {*world.patient_ids, POISONED_PATIENT}
-        texts = lambda: (str(p.get("text", "")) for _, p in world.store.scroll("guidelines", fields=["text"]))  # noqa: E731
+        # payloads with their issuer: only trusted issuers' doses make the dose table
+        texts = lambda: (p for _, p in world.store.scroll("guidelines", fields=["text", "issuer"]))  # noqa: E731
         guards = safety_guards(texts, encoder=dense)
         guards["input_guard"].authorize = lambda pid: pid in allowed
         guards["output_guard"].warm_up()

@@ -42,8 +42,9 @@ def _person(bundle: Path) -> tuple[str, dict[str, str]]:
 
 
 def build_world(root: Path, synthea: Path, dense: Any, sparse: Any, n_patients: int = 3) -> RedTeamWorld:
-    """Index four open-medicine guidelines, the demo protocol, the poisoned guideline, Synthea patients
-    and the poisoned-note patient into a fresh embedded store under ``root``."""
+    """Index four open-medicine guidelines, the demo protocol, the poisoned guidelines (instructions planted
+    in one, dosing advice stated as fact in a local protocol), Synthea patients and the poisoned-note
+    patient into a fresh embedded store under ``root``."""
     from guidelines_index.corpora import corpus_path
     from guidelines_index.indexer import GuidelineIndexer
     from patient_index.indexer import PatientIndexer
@@ -56,6 +57,7 @@ def build_world(root: Path, synthea: Path, dense: Any, sparse: Any, n_patients: 
     poisoned_dir = root / "poisoned_guideline"
     poisoned_dir.mkdir(parents=True)
     shutil.copy(DOCS / "poisoned_lipid_monitoring.md", poisoned_dir)
+    shutil.copy(DOCS / "poisoned_insulin_protocol.md", poisoned_dir)  # dosing stated as fact, local issuer
     examples = Path(__file__).resolve().parents[2] / "examples" / "guidelines"
     sources = [str(content / d) for d in GUIDELINES] + [str(poisoned_dir)]
     if examples.is_dir():
