@@ -66,8 +66,9 @@ def rerank_by_section(
         match = sum(weight[t] for t in head) / total
         section = _section(h)
         # Only a section's best chunk carries its support: the section rises, its weaker
-        # siblings do not ride along above other sections' passages.
-        others = support[section] - b if section not in lifted else 0.0
+        # siblings do not ride along above other sections' passages. Hits from no known
+        # section (a collection without provenance) get no support.
+        others = support[section] - b if section and section not in lifted else 0.0
         lifted.add(section)
         fused.append(b + heading_weight * match + section_weight * others)
     order = sorted(range(n), key=lambda i: (-fused[i], i))
