@@ -190,8 +190,13 @@ def guideline_retrieval(
         store.close()
     notes = (
         "Corpus: open-medicine (43 guidelines, 145 section files). Questions: evals/data/guideline_questions.jsonl, "
-        "written by the team in clinicians' phrasing, each labelled with the section file that answers it. "
-        "Hits are chunks; they are de-duplicated by section file before ranking."
+        "in clinicians' phrasing, each labelled with the section file that answers it. Splits: `dev` (the questions "
+        "retrieval may be tuned on: three quarters of the original 121, by a hash of the id) and `test` (held out: "
+        "the other quarter, plus 65 questions written afterwards as clinicians type them, with abbreviations, "
+        "misspellings and patient framing, labelled by reading the section); rows `CONFIG/dev` and `CONFIG/test` "
+        "score each split. `*-plain` rows search without shorthand expansion and section rerank; "
+        "`hybrid-no-rerank` keeps the expansion only. Hits are chunks; they are de-duplicated by section file "
+        "before ranking."
     )
     _publish_retrieval("guideline-retrieval", result, notes, RunOptions(out=out, limit=limit), gate)
 
