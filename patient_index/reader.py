@@ -28,6 +28,8 @@ _SUFFIXES = (".json", ".ndjson", ".jsonl")
 _LOAD_WHOLE_BYTES = 32_000_000
 _TYPE_NAME = re.compile(r"[A-Za-z]{1,64}")
 _MAX_DEPTH = 256  # FHIR content nests a few dozen levels at most
+# byte -> change in nesting depth, as an int8 byte: "[" "{" +1, "]" "}" -1 (0xFF), anything else 0
+_STEP = bytes(1 if b in b"[{" else 0xFF if b in b"]}" else 0 for b in range(256))
 _TOO_DEEP = "JSON nested too deeply to read (a FHIR resource is never nested this deep)"
 _NOT_FHIR = "give Bundles (transaction, collection, searchset) or Bulk Data NDJSON"
 
@@ -130,14 +132,13 @@ class _DepthLimited:
 
     def read(self, n: int = -1) -> bytes:
         data = self.fh.read(n)
-        if data:
-            b = np.frombuffer(data, dtype=np.uint8)
-            step = np.isin(b, (0x5B, 0x7B)).astype(np.int32) - np.isin(b, (0x5D, 0x7D)).astype(np.int32)
-            levels = np.cumsum(step) + self.depth
-            if levels.size and int(levels.max()) > _MAX_DEPTH:
+        opens = data.count(b"[") + data.count(b"{")
+        if self.depth + opens > _MAX_DEPTH:  # only then can this chunk go too deep: look closely
+            levels = np.frombuffer(data.translate(_STEP), dtype=np.int8).cumsum(dtype=np.int32)
+            if self.depth + int(levels.max()) > _MAX_DEPTH:
                 raise ValueError(_TOO_DEEP)
-            self.depth = int(levels[-1])
-        return bytes(data)
+        self.depth += opens - data.count(b"]") - data.count(b"}")
+        return data
 
     def seek(self, offset: int) -> None:
         self.fh.seek(offset)
