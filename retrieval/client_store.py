@@ -57,6 +57,11 @@ def _filter(where: Filter | None) -> models.Filter | None:
     )
 
 
+def _payload_selector(fields: Sequence[str] | None) -> Any:
+    """``True`` for the whole payload, ``False`` for none (``fields=()``), else the keys named."""
+    return True if fields is None else list(fields) if fields else False
+
+
 def _hit(point: Any) -> Hit:
     return Hit(
         id=str(point.id), score=float(getattr(point, "score", 0.0) or 0.0), payload=dict(point.payload or {})
@@ -195,7 +200,13 @@ class ClientStore:
         return [_hit(r) for r in self.client.retrieve(collection, ids=list(ids), with_payload=True)]
 
     def search_dense(
-        self, collection: str, vector: Sequence[float], *, limit: int, where: Filter | None = None
+        self,
+        collection: str,
+        vector: Sequence[float],
+        *,
+        limit: int,
+        where: Filter | None = None,
+        fields: Sequence[str] | None = None,
     ) -> list[Hit]:
         dense_name, _ = self._vec_names(collection)
         res = self.client.query_points(
@@ -204,12 +215,18 @@ class ClientStore:
             using=dense_name,
             limit=limit,
             query_filter=_filter(where),
-            with_payload=True,
+            with_payload=_payload_selector(fields),
         )
         return [_hit(p) for p in res.points]
 
     def search_sparse(
-        self, collection: str, vector: SparseVec, *, limit: int, where: Filter | None = None
+        self,
+        collection: str,
+        vector: SparseVec,
+        *,
+        limit: int,
+        where: Filter | None = None,
+        fields: Sequence[str] | None = None,
     ) -> list[Hit]:
         _, sparse_name = self._vec_names(collection)
         res = self.client.query_points(
@@ -218,7 +235,7 @@ class ClientStore:
             using=sparse_name,
             limit=limit,
             query_filter=_filter(where),
-            with_payload=True,
+            with_payload=_payload_selector(fields),
         )
         return [_hit(p) for p in res.points]
 

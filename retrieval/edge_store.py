@@ -84,6 +84,11 @@ def _filter(where: Filter | None) -> qe.Filter | None:
     )
 
 
+def _payload_selector(fields: Sequence[str] | None) -> Any:
+    """``True`` for the whole payload, ``False`` for none (``fields=()``), else the keys named."""
+    return True if fields is None else list(fields) if fields else False
+
+
 def _hit(point: Any) -> Hit:
     payload = point.payload  # converted from Rust on every access: read it once
     return Hit(id=str(point.id), score=float(getattr(point, "score", 0.0) or 0.0), payload=payload or {})
@@ -280,19 +285,31 @@ class EdgeStore:
         return [_hit(r) for r in records]
 
     def search_dense(
-        self, collection: str, vector: Sequence[float], *, limit: int, where: Filter | None = None
+        self,
+        collection: str,
+        vector: Sequence[float],
+        *,
+        limit: int,
+        where: Filter | None = None,
+        fields: Sequence[str] | None = None,
     ) -> list[Hit]:
         spec = self._spec(collection)
         request = qe.QueryRequest(
             limit=limit,
             query=qe.Query.Nearest(list(vector), using=spec.dense_name),
             filter=_filter(where),
-            with_payload=True,
+            with_payload=_payload_selector(fields),
         )
         return [_hit(p) for p in self._shard(collection).query(request)]
 
     def search_sparse(
-        self, collection: str, vector: SparseVec, *, limit: int, where: Filter | None = None
+        self,
+        collection: str,
+        vector: SparseVec,
+        *,
+        limit: int,
+        where: Filter | None = None,
+        fields: Sequence[str] | None = None,
     ) -> list[Hit]:
         spec = self._spec(collection)
         sparse = qe.SparseVector(indices=vector.indices, values=vector.values)
@@ -300,7 +317,7 @@ class EdgeStore:
             limit=limit,
             query=qe.Query.Nearest(sparse, using=spec.sparse_name),
             filter=_filter(where),
-            with_payload=True,
+            with_payload=_payload_selector(fields),
         )
         return [_hit(p) for p in self._shard(collection).query(request)]
 

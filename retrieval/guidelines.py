@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from retrieval.clinical_terms import expansion_terms
@@ -27,6 +27,7 @@ __all__ = [
 ]
 
 SearchMode = Literal["hybrid", "dense", "sparse"]
+_TERM_CACHE_SIZE = 50_000  # heading texts whose terms are kept (a heading path repeats across its chunks)
 
 GUIDELINE_INDEXES: dict[str, IndexKind] = {
     "doc_id": "keyword",
@@ -204,6 +205,9 @@ class GuidelineSearch:
     section_weight: float = 0.2
     candidates: int = 50
     tie_break: Literal["dense", "sparse"] = "sparse"
+    _term_cache: dict[str, frozenset[int]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def sparse_query(self, query: str) -> SparseVec:
         """The BM25 query: the question's terms, and at a lower weight those of its expanded shorthand."""
@@ -214,7 +218,12 @@ class GuidelineSearch:
         return _merge(vec, self.sparse.encode_query(" ".join(extra)), self.expansion_weight)
 
     def _terms(self, text: str) -> set[int]:
-        return set(self.sparse.encode_query(text).indices)
+        cached = self._term_cache.get(text)
+        if cached is None:
+            if len(self._term_cache) >= _TERM_CACHE_SIZE:
+                self._term_cache.clear()
+            cached = self._term_cache[text] = frozenset(self.sparse.encode_query(text).indices)
+        return set(cached)
 
     def _reranked(self, query: SparseVec, hits: list[Hit], k: int) -> list[Hit]:
         if self.heading_weight <= 0 and self.section_weight <= 0:
@@ -270,11 +279,18 @@ class GuidelineSearch:
         if mode == "sparse":
             hits = self.store.search_sparse(self.collection, sparse, limit=limit, where=where)
         else:
+            # The two top lists carry ids and ranks only (reading payloads of 200 points costs
+            # milliseconds); the fused candidates are read once, whole, for reranking.
             depth = max(self.prefetch, limit)
-            hits = fuse_rrf(
-                self.store.search_dense(self.collection, dense, limit=depth, where=where),
-                self.store.search_sparse(self.collection, sparse, limit=depth, where=where),
+            fused = fuse_rrf(
+                self.store.search_dense(self.collection, dense, limit=depth, where=where, fields=()),
+                self.store.search_sparse(self.collection, sparse, limit=depth, where=where, fields=()),
                 rrf_k or self.rrf_k,
                 tie_break=self.tie_break,
             )[:limit]
+            hits = self._with_payloads(fused)
         return self._reranked(self.sparse.encode_query(query), hits, k)
+
+    def _with_payloads(self, hits: list[Hit]) -> list[Hit]:
+        full = {h.id: h.payload for h in self.store.retrieve(self.collection, [h.id for h in hits])}
+        return [Hit(h.id, h.score, full[h.id]) for h in hits if h.id in full]

@@ -53,12 +53,26 @@ class VectorStore(Protocol):
     def retrieve(self, collection: str, ids: Sequence[str]) -> list[Hit]: ...
 
     def search_dense(
-        self, collection: str, vector: Sequence[float], *, limit: int, where: Filter | None = None
-    ) -> list[Hit]: ...
+        self,
+        collection: str,
+        vector: Sequence[float],
+        *,
+        limit: int,
+        where: Filter | None = None,
+        fields: Sequence[str] | None = None,
+    ) -> list[Hit]:
+        """Nearest points by the dense vector; ``fields`` limits the payload keys returned (``()``: none)."""
 
     def search_sparse(
-        self, collection: str, vector: SparseVec, *, limit: int, where: Filter | None = None
-    ) -> list[Hit]: ...
+        self,
+        collection: str,
+        vector: SparseVec,
+        *,
+        limit: int,
+        where: Filter | None = None,
+        fields: Sequence[str] | None = None,
+    ) -> list[Hit]:
+        """Best points by the sparse (BM25) vector; ``fields`` limits the payload keys returned (``()``: none)."""
 
     def search_hybrid(
         self,

@@ -148,3 +148,17 @@ def test_same_top_k_hybrid(engines, dense_encoder, sparse_encoder, filtered: boo
             # The prefetch lists differ only by the order of exact ties (checked above per retriever).
             assert len({h.id for h in a} & {h.id for h in b}) >= 7, q
     assert strict >= len(QUERIES) // 2, f"only {strict} queries free of tie-order differences"
+
+
+def test_payload_fields_narrow_what_a_search_reads(engines, dense_encoder, sparse_encoder) -> None:  # type: ignore[no-untyped-def]
+    """``fields=()`` returns ids and scores only, ``fields=(...)`` those keys; the ranking is the same."""
+    edge, local, _ = engines
+    q = QUERIES[0]
+    dvec, svec = dense_encoder.encode_query(q), sparse_encoder.encode_query(q)
+    for st in (edge, local):
+        full = st.search_dense("guidelines", dvec, limit=10)
+        bare = st.search_dense("guidelines", dvec, limit=10, fields=())
+        some = st.search_sparse("guidelines", svec, limit=10, fields=("doc_id",))
+        assert [h.id for h in bare] == [h.id for h in full]
+        assert all(h.payload == {} for h in bare)
+        assert some and all(set(h.payload) == {"doc_id"} for h in some)
