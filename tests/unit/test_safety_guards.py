@@ -301,6 +301,7 @@ def test_untrusted_issuers_are_labelled_local_unverified() -> None:
 def test_trusted_issuers_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     from agent.settings import AgentSettings
 
+    monkeypatch.delenv("CRA_TRUSTED_ISSUERS", raising=False)
     assert "USPSTF" in AgentSettings().trusted_issuers and "KDIGO" in AgentSettings().trusted_issuers
     monkeypatch.setenv("CRA_TRUSTED_ISSUERS", "default, Example Regional Health System")
     issuers = AgentSettings().trusted_issuers
