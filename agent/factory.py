@@ -48,7 +48,9 @@ def make_agent(
     if not basic_guards:
         from agent.safety import safety_guards
 
-        defaults = safety_guards(lambda: _guideline_texts(guidelines), encoder=encoder)
+        defaults = safety_guards(
+            lambda: _guideline_chunks(guidelines), encoder=encoder, trusted_issuers=settings.trusted_issuers
+        )
         input_guard = input_guard or defaults["input_guard"]
         output_guard = output_guard or defaults["output_guard"]
         evidence_guard = evidence_guard or defaults["evidence_guard"]
@@ -67,7 +69,7 @@ def make_agent(
     return Agent(context, checkpointer)
 
 
-def _guideline_texts(guidelines: GuidelineSearch) -> Iterator[str]:
-    """Every indexed guideline chunk's text (the dose table's source)."""
-    for _, payload in guidelines.store.scroll(guidelines.collection, fields=["text"]):
-        yield str(payload.get("text", ""))
+def _guideline_chunks(guidelines: GuidelineSearch) -> Iterator[dict[str, Any]]:
+    """Every indexed guideline chunk's text and issuer (the dose table's source: trusted issuers only)."""
+    for _, payload in guidelines.store.scroll(guidelines.collection, fields=["text", "issuer"]):
+        yield {"text": str(payload.get("text", "")), "issuer": str(payload.get("issuer", ""))}
