@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
-__all__ = ["AssessmentRecord", "input_events", "run_assessments"]
+__all__ = ["AssessmentRecord", "dose_checks", "extra_types", "input_events", "run_assessments"]
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,43 @@ def run_assessments(
     )
     order = {aid: n for n, aid in enumerate(wanted)}
     found = sorted(found, key=lambda a: order.get(a.id, len(order)))
+    return [_record(a) for a in found]
+
+
+def extra_types(wanted: Sequence[str], base: Sequence[str]) -> tuple[str, ...]:
+    """The record types the ``wanted`` assessments read beyond ``base`` (a revascularization
+    Procedure makes clinical ASCVD); none when nothing is wanted or the package is absent."""
+    if not wanted:
+        return ()
+    try:
+        from assessments import ASSESSMENT_TYPES
+    except ImportError:
+        return ()
+    return tuple(t for t in ASSESSMENT_TYPES if t not in base)
+
+
+def dose_checks(
+    question: str,
+    events: Sequence[Mapping[str, Any]] = (),
+    *,
+    as_of: date | None = None,
+    records: Sequence[AssessmentRecord] = (),
+) -> list[AssessmentRecord]:
+    """Dose checks for the drugs the question names with a dose (label maximum, renal bands at the
+    computed eGFR), as records; with or without a patient.
+
+    Args:
+        question: The question, e.g. "Confirm atorvastatin 800 mg as high-intensity".
+        events: The patient's timeline events (empty without a patient).
+        as_of: The day judged.
+        records: Assessments computed already; a computed eGFR among them is reused.
+    """
+    try:
+        from assessments.doses import dose_assessments
+    except ImportError:
+        return []
+    egfr = next((r["json"].get("value") for r in records if r["json"]["id"] == "egfr_ckd_epi_2021"), None)
+    found = dose_assessments(question, [dict(e) for e in events], egfr=egfr, as_of=as_of)
     return [_record(a) for a in found]
 
 

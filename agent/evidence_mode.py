@@ -130,7 +130,7 @@ def evidence_answer(
 ) -> dict[str, Any]:
     """``answer`` (Markdown with markers), ``mode`` (``evidence`` or ``abstain``) and ``reason``."""
     words = content_words(question)
-    opening = opening_sentences(items) if patient_id else []
+    opening = opening_sentences(items)  # assessments exist only when computed (dose checks need no patient)
     guides, focus = _quoted_guidelines(items, threshold, words, bool(opening))
     facts = [i for i in items if i["kind"] == "patient" and i.get("computed") and not i.get("direct")]
     facts = facts[:_MAX_FACTS]
@@ -142,7 +142,7 @@ def evidence_answer(
         and not i.get("assessment_input")
         and float(i.get("relevance", 0)) >= MIN_EVENT_RELEVANCE
     ][:_MAX_EVENTS]
-    if not guides and not (patient_id and (facts or events or opening)):
+    if not guides and not opening and not (patient_id and (facts or events)):
         best = max((float(i.get("relevance", 0)) for i in items if i["kind"] == "guideline"), default=None)
         why = (
             "no indexed guideline passage is close enough to the question"

@@ -32,10 +32,13 @@ class PatientSource(Protocol):
         """Whether any record of this patient is indexed."""
         ...
 
-    def context(self, patient_id: str, as_of: date | None = None) -> dict[str, Any]:
+    def context(
+        self, patient_id: str, as_of: date | None = None, *, extra_types: Sequence[str] = ()
+    ) -> dict[str, Any]:
         """``summary`` (see ``build_summary``), ``refs`` (event id -> resource type, id and date) and
-        ``events``: the summarised events themselves, for the computations that need raw values
-        (assessments, direct record questions); callers keep them out of persisted state."""
+        ``events``: the events read (the summarised types plus ``extra_types``), for the
+        computations that need raw values (assessments, direct record questions); callers keep
+        them out of persisted state."""
         ...
 
     def search(
@@ -80,12 +83,15 @@ class StorePatientSource:
             api.store.count(api.collection, patient_filter(patient_id)) > 0
         )
 
-    def context(self, patient_id: str, as_of: date | None = None) -> dict[str, Any]:
-        where = Filter(must=(AnyOf("resource_type", SUMMARY_TYPES),))
-        events = list(self.search_api.events(patient_id, where))
-        if not events:
+    def context(
+        self, patient_id: str, as_of: date | None = None, *, extra_types: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        types = tuple(dict.fromkeys((*SUMMARY_TYPES, *extra_types)))
+        events = list(self.search_api.events(patient_id, Filter(must=(AnyOf("resource_type", types),))))
+        summarised = [e for e in events if e.get("resource_type") in SUMMARY_TYPES]
+        if not summarised:
             return {"summary": None, "refs": {}, "events": []}
-        summary = build_summary(events, as_of=as_of)
+        summary = build_summary(summarised, as_of=as_of)
         cited = _cited_ids(summary)
         refs = {
             str(e["event_id"]): {k: e.get(k, "") for k in _REF_FIELDS}

@@ -7,7 +7,7 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from agent.assessing import input_events, run_assessments
+from agent.assessing import dose_checks, extra_types, input_events, run_assessments
 from agent.context import AgentContext
 from agent.evidence import assessment_items, input_item, number_items
 from agent.facts import fact_items, hit_item, on_topic_hit
@@ -18,6 +18,7 @@ from agent.retrieve import search_guidelines
 from agent.sources import source_passages
 from agent.state import AgentState
 from agent.text import content_words, overlap
+from retrieval.patients import SUMMARY_TYPES
 
 __all__ = ["build_evidence", "guard_input", "plan", "retrieve_guidelines", "retrieve_patient"]
 
@@ -41,20 +42,20 @@ def guard_input(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, 
 @timed("plan")
 def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     ctx, pid = runtime.context, state.get("patient_id")
-    patient: dict[str, Any] = {"summary": None, "refs": {}}
+    question = planned_question(state["question"], state.get("history", []))
+    patient: dict[str, Any] = {"summary": None, "refs": {}, "assessments": dose_checks(question)}
     if pid and ctx.patients is not None:
-        as_of = state.get("as_of")
-        patient = _assessed(
-            ctx.patients.context(pid, date.fromisoformat(as_of) if as_of else None),
-            planned_question(state["question"], state.get("history", [])),
-        )
+        as_of, wanted = state.get("as_of"), assessments_for(question)
+        day = date.fromisoformat(as_of) if as_of else None
+        read = ctx.patients.context(pid, day, extra_types=extra_types(wanted, SUMMARY_TYPES))
+        patient = _assessed(read, question, wanted)
     the_plan = make_plan(state["question"], history=state.get("history", []), summary=patient["summary"])
     queries = the_plan["guideline_queries"]
     vectors = [[float(x) for x in v] for v in ctx.encoder.encode(queries)]
     return {"plan": the_plan, "patient": patient, "vectors": vectors}
 
 
-def _assessed(context: dict[str, Any], question: str) -> dict[str, Any]:
+def _assessed(context: dict[str, Any], question: str, wanted: list[str]) -> dict[str, Any]:
     """The patient context with the question's assessments and direct record answer computed.
 
     The raw events are used here and dropped: the checkpointed state keeps the summary, the
@@ -63,9 +64,10 @@ def _assessed(context: dict[str, Any], question: str) -> dict[str, Any]:
     events = context.pop("events", [])
     summary = context.get("summary")
     if summary is None:
-        return {**context, "assessments": [], "inputs": {}, "record_answer": None}
+        return {**context, "assessments": dose_checks(question), "inputs": {}, "record_answer": None}
     as_of = date.fromisoformat(summary["as_of"])
-    records = run_assessments(events, assessments_for(question), as_of=as_of, summary=summary)
+    records = run_assessments(events, wanted, as_of=as_of, summary=summary)
+    records += dose_checks(question, events, as_of=as_of, records=records)
     direct = record_answer(question, events, as_of)
     cited = records + ([{"event_ids": direct["event_ids"]}] if direct else [])
     return {**context, "assessments": records, "inputs": input_events(events, cited), "record_answer": direct}

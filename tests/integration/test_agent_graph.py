@@ -251,3 +251,11 @@ def test_a_direct_record_question_gets_the_value_and_date_first(world: World) ->
             assert answer["guard"]["passed"], answer["guard"]
             return
     pytest.skip("no patient of the test world has an HbA1c")
+
+
+def test_a_dose_out_of_range_is_said_first_without_a_patient(world: World) -> None:
+    answer = world.agent(threads=False).ask("Confirm atorvastatin 800 mg as high-intensity statin therapy")
+    first = _first_sentence(answer)
+    assert answer["guard"]["passed"], answer["guard"]
+    assert answer["assessments"][0]["id"] == "dose_check"
+    assert "800 mg" in first and "maximum" in first and markers_in(first)[0] == "A1"

@@ -261,3 +261,15 @@ def test_direct_record_questions_state_the_value_and_date_first() -> None:
 def test_an_abbreviation_does_not_end_a_sentence() -> None:
     text = "G2: eGFR 84 (CKD-EPI 2021); CKD only with a marker of damage (e.g. ACR >= 30 mg/g). Next."
     assert len(sentences(text)) == 2
+
+
+def test_a_dose_named_in_a_question_is_checked_without_a_patient() -> None:
+    from agent.assessing import dose_checks
+
+    records = dose_checks("Confirm atorvastatin 800 mg as high-intensity")
+    assert [r["json"]["id"] for r in records] == ["dose_check"]
+    assert "80 mg" in records[0]["json"]["statement"] and records[0]["json"]["verdict"] != "within range"
+    evidence = number_items([], []) + assessment_items(records, [])
+    made = evidence_answer("Confirm atorvastatin 800 mg as high-intensity", evidence, patient_id=None)
+    assert made["mode"] == "evidence" and sentences(made["answer"])[0].startswith("Atorvastatin 800 mg")
+    assert dose_checks("Is a statin indicated?") == []
