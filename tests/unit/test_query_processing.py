@@ -89,3 +89,20 @@ def test_question_splits_are_recorded_and_labels_exist() -> None:
             assert q["split"] == "test", q["id"]
     dev = load_guideline_questions(split="dev")
     assert dev and all(q["split"] == "dev" for q in dev)
+
+
+def test_the_bm25_query_adds_expanded_terms_at_lower_weight() -> None:
+    from retrieval.embedders import Bm25SparseEncoder
+    from retrieval.guidelines import GuidelineSearch
+
+    sparse = Bm25SparseEncoder()
+    search = GuidelineSearch(store=None, dense=None, sparse=sparse)  # type: ignore[arg-type]
+    base = sparse.encode_query("AFib anticoagulation")
+    own = dict(zip(base.indices, base.values, strict=True))
+    vec = search.sparse_query("AFib anticoagulation")
+    weights = dict(zip(vec.indices, vec.values, strict=True))
+    extra = set(sparse.encode_query("atrial fibrillation").indices)
+    assert all(weights[i] == own[i] for i in own)  # the question's own words keep their weight
+    assert extra - set(own) and all(weights[i] == 0.5 * 1.0 for i in extra - set(own))
+    plain = GuidelineSearch(store=None, dense=None, sparse=sparse, expansion_weight=0.0)  # type: ignore[arg-type]
+    assert plain.sparse_query("AFib anticoagulation") == sparse.encode_query("AFib anticoagulation")
