@@ -36,15 +36,16 @@ _WARM = 10
 
 @contextmanager
 def _assessments(on: bool) -> Iterator[None]:
-    """Switch the plan's assessments and direct record answers off (``on=False``) for one ask."""
-    saved = (nodes.assessments_for, nodes.record_answer)
+    """Switch the plan's assessments, dose checks and direct record answers off (``on=False``) for one ask."""
+    saved = (nodes.assessments_for, nodes.record_answer, nodes.dose_checks)
     if not on:
         nodes.assessments_for = lambda question, known=None: []
         nodes.record_answer = lambda question, events, as_of: None
+        nodes.dose_checks = lambda question, events=(), **kw: []
     try:
         yield
     finally:
-        nodes.assessments_for, nodes.record_answer = saved
+        nodes.assessments_for, nodes.record_answer, nodes.dose_checks = saved
 
 
 def _ask(agent: Agent, question: str, patient_id: str | None, on: bool) -> dict[str, Any]:
