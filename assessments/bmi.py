@@ -58,8 +58,8 @@ def assess_bmi(rec: Record) -> Assessment:
             source,
             tuple(inputs),
         )
-    value = round(value, 1)  # BMI is charted to one decimal; classify what is shown
-    cls = bmi_class(value)
+    cls = bmi_class(value)  # the recorded value decides (29.96 is overweight); it is shown to one decimal
+    value = round(value, 1)
     return Assessment(
         _ID,
         _NAME,

@@ -182,6 +182,15 @@ def assess_pce(rec: Record) -> Assessment:
     hdl = rec.latest(HDL_CODES, "lipids")
     sbp = rec.latest(SBP_CODES, "bp_latest")
     smoking = current_smoker(rec)
+    if age is not None and not 40 <= age <= 79:  # outside the population: nothing to measure
+        return Assessment(
+            _ID,
+            _NAME,
+            "not applicable",
+            f"Not applicable: the Pooled Cohort Equations are validated for ages 40-79 (age {age}).",
+            source,
+            (rec.age_input(),),
+        )
     missing = []
     if age is None:
         missing.append("date of birth")
@@ -198,15 +207,6 @@ def assess_pce(rec: Record) -> Assessment:
     if missing:
         return insufficient(_ID, _NAME, source, missing, [rec.age_input(), rec.sex_input()])
     assert age is not None and tc is not None and hdl is not None and sbp is not None and smoking is not None
-    if not 40 <= age <= 79:
-        return Assessment(
-            _ID,
-            _NAME,
-            "not applicable",
-            f"Not applicable: the Pooled Cohort Equations are validated for ages 40-79 (age {age}).",
-            source,
-            (rec.age_input(),),
-        )
     meds = ANTIHYPERTENSIVE.select(rec.medications)
     diabetes = DIABETES.select(rec.conditions)
     black = rec.race.strip().lower() in _AFRICAN_AMERICAN

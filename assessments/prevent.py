@@ -110,6 +110,15 @@ def assess_prevent(rec: Record) -> Assessment:
             (Input("known CVD", True, "", str(e.get("date"))[:10], (str(e.get("event_id")),)),),
         )
     age = rec.age
+    if age is not None and not 30 <= age <= 79:  # outside the population: nothing to measure
+        return Assessment(
+            _ID,
+            _NAME,
+            "not applicable",
+            f"Not applicable: PREVENT is for ages 30-79 (age {age}).",
+            source,
+            (rec.age_input(),),
+        )
     tc, hdl = rec.latest(TC_CODES, "lipids"), rec.latest(HDL_CODES, "lipids")
     sbp = rec.latest(SBP_CODES, "bp_latest")
     egfr = latest_egfr(rec)
@@ -130,15 +139,6 @@ def assess_prevent(rec: Record) -> Assessment:
     if missing:
         return insufficient(_ID, _NAME, source, missing, [rec.age_input(), rec.sex_input()])
     assert age is not None and tc and hdl and sbp and egfr and smoking
-    if not 30 <= age <= 79:
-        return Assessment(
-            _ID,
-            _NAME,
-            "not applicable",
-            f"Not applicable: PREVENT is for ages 30-79 (age {age}).",
-            source,
-            (rec.age_input(),),
-        )
     meds, statins = ANTIHYPERTENSIVE.select(rec.medications), STATIN.select(rec.medications)
     diabetes = DIABETES.select(rec.conditions)
     x = PreventInputs(float(age), rec.sex == "female", tc.value, hdl.value, sbp.value, bool(diabetes),

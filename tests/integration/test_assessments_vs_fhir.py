@@ -298,7 +298,7 @@ def truth(raw: Raw) -> dict[str, Any]:
     elif raw.age(bmi.day) < 20:
         t["bmi_class"] = "not applicable"
     else:
-        b = round(float(bmi.value), 1)
+        b = float(bmi.value)  # the recorded value decides the class (29.96 is overweight)
         t["bmi_class"] = ("obesity class III" if b >= 40 else "obesity class II" if b >= 35 else "obesity class I"
                           if b >= 30 else "overweight" if b >= 25 else "normal" if b >= 18.5 else "underweight")  # fmt: skip
     # BP category: the last two days with both readings

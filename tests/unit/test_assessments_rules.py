@@ -331,6 +331,20 @@ def test_bmi_from_weight_and_height_when_no_bmi() -> None:
     assert a.verdict == "obesity class I" and a.value == pytest.approx(31.0)
 
 
+def test_a_recorded_bmi_just_under_30_is_overweight_though_shown_as_30() -> None:
+    p = Patient("1970-01-01", "male")
+    p.obs("39156-5", 29.96, "2024-05-01")
+    a = one(p, "bmi_class")
+    assert a.verdict == "overweight" and a.value == pytest.approx(30.0)
+
+
+@pytest.mark.parametrize(("aid", "born"), [("ascvd_pce_10y", "1990-01-01"), ("ascvd_pce_10y", "1940-01-01"),
+                                           ("prevent_10y", "2000-01-01"), ("prevent_10y", "1940-01-01")])  # fmt: skip
+def test_outside_the_risk_equations_ages_is_not_applicable_even_without_labs(aid: str, born: str) -> None:
+    a = one(Patient(born, "female"), aid)
+    assert a.verdict == "not applicable" and not a.missing
+
+
 def test_fib4_needs_all_three_together() -> None:
     p = Patient("1970-01-01", "male")
     p.obs("1920-8", 40, "2024-05-01")
