@@ -1,8 +1,8 @@
 """The ONNX Runtime encoder against sentence-transformers on torch: the same vectors, the same hits.
 
 Every chunk of the open-medicine corpus is encoded by both backends (cosine >= 0.999 each); two
-embedded stores hold the same chunks with either backend's vectors, and the 121 guideline
-questions, each encoded by its store's backend, must find the same chunks in the same order.
+embedded stores hold the same chunks with either backend's vectors, and every guideline question
+(evals/data), each encoded by its store's backend, must find the same chunks in the same order.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ def test_the_default_backend_is_onnx_and_torch_stays_selectable() -> None:
     assert make_dense_encoder(Settings(embedding_backend="torch")).backend == "torch"
 
 
+@pytest.mark.timeout(2400)  # two encodings of the whole corpus: minutes on 2 busy cores
 def test_onnx_vectors_match_torch_on_every_corpus_chunk_and_the_hits_are_the_same(
     encoders: dict[str, SentenceTransformerEncoder], corpus: list[Any], tmp_path: Path
 ) -> None:
@@ -77,10 +78,30 @@ def test_onnx_vectors_match_torch_on_every_corpus_chunk_and_the_hits_are_the_sam
     questions = [q["q"] for q in load_guideline_questions()]
     for mode in ("dense", "hybrid"):
         for q in questions:
-            got = {b: [h.id for h in s.search(q, k=5, mode=mode)] for b, s in searches.items()}
-            assert got["onnx"] == got["torch"], (mode, q)
+            got = {b: s.search(q, k=10, mode=mode) for b, s in searches.items()}
+            if mode == "dense":  # cosine scores: the same five in the same order
+                assert [h.id for h in got["onnx"][:5]] == [h.id for h in got["torch"][:5]], q
+            else:
+                assert _same_ranking(got["onnx"], got["torch"]), (q, [(h.id, h.score) for h in got["onnx"]],
+                                                                  [(h.id, h.score) for h in got["torch"]])  # fmt: skip
     for s in searches.values():
         s.store.close()
+
+
+def _same_ranking(a: list[Any], b: list[Any], k: int = 5, eps: float = 2e-3) -> bool:
+    """The same top ``k`` in the same order, except near-ties: hybrid scores fuse ranks with a
+    section rerank, so two chunks a hair apart may swap when the vectors differ in the 7th digit."""
+    ids_a, ids_b = [h.id for h in a[:k]], [h.id for h in b[:k]]
+    score_a, score_b = {h.id: h.score for h in a}, {h.id: h.score for h in b}
+    for x, y in zip(ids_a, ids_b, strict=True):
+        if x == y:
+            continue
+        if (
+            abs(score_a[x] - score_a.get(y, float("-inf"))) > eps
+            or abs(score_b[y] - score_b.get(x, float("-inf"))) > eps
+        ):
+            return False
+    return True
 
 
 def test_queries_encode_alike_one_at_a_time_and_in_batches(
