@@ -147,7 +147,13 @@ class OnnxSentenceModel:
         self.onnx_path = onnx_path_for(self.folder, cache)
         if not self.onnx_path.is_file():
             log.info("exporting %s to ONNX once, into %s", self.folder, self.onnx_path)
-            export_onnx(self.folder, self.onnx_path)
+            try:
+                export_onnx(self.folder, self.onnx_path)
+            except OSError as exc:  # a read-only or full cache folder
+                raise EmbeddingModelError(
+                    f"Could not write the ONNX export of {self.folder} to {self.onnx_path}: {exc}",
+                    hint="Point XDG_CACHE_HOME at a writable folder, or set CRA_EMBEDDING_BACKEND=torch.",
+                ) from exc
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
