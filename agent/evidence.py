@@ -38,7 +38,9 @@ EVIDENCE_OPEN = (
 )
 EVIDENCE_CLOSE = "</evidence>"
 
-_GUIDELINE_FIELDS = ("doc_id", "title", "section_path", "source", "published", "grade", "issuer", "version")
+_GUIDELINE_FIELDS = (
+    "doc_id", "title", "section_path", "source", "published", "grade", "issuer", "version", "trust",
+)  # fmt: skip
 _PATIENT_FIELDS = ("resource_type", "resource_id", "date")
 
 

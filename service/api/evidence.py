@@ -6,6 +6,7 @@ CDS cards and answers link here. The passage's ``source`` is shown relative to i
 
 from __future__ import annotations
 
+import functools
 import uuid
 from pathlib import Path, PurePath
 from typing import Any
@@ -25,6 +26,7 @@ _FIELDS = ("doc_id", "title", "issuer", "version", "published", "section", "grad
 _NOT_FOUND = "no guideline passage with this id"
 
 
+@functools.cache  # installed corpora do not move while the process runs; answers call this per citation
 def _corpus_roots() -> list[tuple[str, Path]]:
     roots = []
     for name in CORPORA:

@@ -8,6 +8,7 @@ evidence ids with their versions and the patient record entries the card rests o
 from __future__ import annotations
 
 import copy
+import functools
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -165,8 +166,19 @@ def flag_cards(
     return out
 
 
+@functools.cache
+def _trusted_issuers() -> tuple[str, ...]:
+    from agent.settings import AgentSettings
+
+    return tuple(AgentSettings().trusted_issuers)  # CRA_TRUSTED_ISSUERS, read once
+
+
 def _label(cite: Cite) -> str:
-    return f"{cite.issuer or cite.doc_id}: {cite.title} (version {cite.version})"
+    """The source line of a card; an issuer outside the trusted list reads "X (local, unverified)"."""
+    from guidelines_index.trust import labelled_issuer
+
+    issuer = labelled_issuer(cite.issuer, _trusted_issuers()) if cite.issuer else cite.doc_id
+    return f"{issuer}: {cite.title} (version {cite.version})"
 
 
 def _suggestions(order: DraftOrder, finding: Finding) -> list[dict[str, Any]]:

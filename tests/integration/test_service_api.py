@@ -54,6 +54,8 @@ def test_ask_in_evidence_mode_returns_cited_answer_and_audits_it(server: LiveSer
     answer = reply.json()
     assert answer["mode"] == "evidence" and answer["citations"]
     assert all(c["id"] in answer["answer"] for c in answer["citations"])
+    sources = [c["source"] for c in answer["citations"] if c.get("source")]
+    assert sources and not any(s.startswith("/") for s in sources), sources  # no server folders
     assert answer["correlation_id"] == reply.headers["x-request-id"] != answer["answer_id"]
     record = list(server.app.state.audit.records())[-1]
     assert record["request_id"] == answer["correlation_id"] and record["answer_id"] == answer["answer_id"]
