@@ -104,6 +104,10 @@ bench: $(STAMP) $(LLM_STAMP) ## Benchmarks (guidelines, patients, local vLLM); w
 	$(BIN)/python -m evals.bench_service --out reports/bench
 	$(BIN)/python -m evals.bench_guards --out reports/bench
 	$(BIN)/python -m evals.bench_cold --out reports/bench --data-dir $(DEMO_DIR) --server
+	$(BIN)/python -m evals.bench_threads --out reports/bench
+	$(BIN)/python -m evals.bench_assess --out reports/bench \
+		$$(test -d ../shared/data/synthea-r4 && echo --synthea ../shared/data/synthea-r4)
+	$(BIN)/python -m evals.bench_assessments --out reports/bench --data-dir $(DEMO_DIR)
 
 # The retrieval suites run whole (seconds once indexed); the agent suites run fast subsets into
 # reports/eval/ci, always afresh (--fresh) so a gate never reads answers an older run left behind.
