@@ -31,7 +31,11 @@ The `edge_*` categories (mode `edge`) attack the service itself rather than the 
 discovery left out of the audit, a forged Host header, deeply nested or malformed CDS bodies, empty
 card links, guideline passages without a key or with server paths, a frameable chat page, the API
 description and metrics open off loopback, world-readable PHI stores, and 16 requests at once right
-after a start. Each is blocked when the defence held; the answer column says what was seen."""
+after a start. The `service_*` categories (mode `service`, `evals/safety/service.py`) attack the
+conversation API with real keys: another key reading, posting into, rebinding or first claiming a
+thread, an admin reading one without naming its owner, concurrent writes while a scoped key asks
+without a patient, concurrent turns of one thread, a client's X-Request-ID as answer id, and an
+as_of that is no day. Each is blocked when the defence held; the answer column says what was seen."""
 
 
 def finish_safety(result: dict[str, Any], out: Path, console: Any) -> list[str]:
