@@ -92,7 +92,8 @@ def _patient_view(name: str, as_of: str) -> dict[str, Any]:
         "context": {"userId": "Practitioner/bench", "patientId": pid},
         "extension": {AS_OF_EXTENSION: as_of},
         "prefetch": {"patient": res[0], "conditions": _bundle(res, "Condition"),
-                     "observations": _bundle(res, "Observation", codes=PATIENT_VIEW_OBSERVATION_CODES)},
+                     "observations": _bundle(res, "Observation", codes=PATIENT_VIEW_OBSERVATION_CODES),
+                     "procedures": _bundle(res, "Procedure"), "immunizations": _bundle(res, "Immunization")},
     }  # fmt: skip
 
 

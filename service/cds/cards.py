@@ -11,9 +11,9 @@ import copy
 import functools
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
-from agent.care_gaps import CareGap
+from agent.care_gaps import Recommendation
 from agent.medication_checks import DraftOrder, Finding
 from agent.medication_rules import Cite
 
@@ -92,7 +92,18 @@ def _trace(
             "record": list(record)}  # fmt: skip
 
 
-def care_gap_cards(gaps: Sequence[CareGap], base: str, patient_cite: Sequence[str]) -> list[Card]:
+class Gap(Protocol):
+    """A USPSTF recommendation decided for one patient (``assessments.preventive.PreventiveStatus``)."""
+
+    @property
+    def recommendation(self) -> Recommendation: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def reason(self) -> str: ...
+
+
+def care_gap_cards(gaps: Sequence[Gap], base: str, patient_cite: Sequence[str]) -> list[Card]:
     """One info card per gap that is due; one card listing the gaps that depend on an unrecorded risk."""
     out: list[Card] = []
     for gap in (g for g in gaps if g.status == "due"):
@@ -105,7 +116,7 @@ def care_gap_cards(gaps: Sequence[CareGap], base: str, patient_cite: Sequence[st
             f"{rec.topic} due (USPSTF grade {rec.grade}): {rec.population}",
             "info",
             label,
-            f"{rec.text}\n\n*Why this card*: {gap.reason}. Whether it was already done is not checked.",
+            f"{rec.text}\n\n*Why this card*: {gap.reason}.",
             links,
         )
         evidence = [{"id": rec.chunk_id, "doc_id": rec.doc_id, "version": rec.version}]

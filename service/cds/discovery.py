@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from assessments.preventive_services import SERVICES as PREVENTIVE_SERVICES
 from patient_index.flags import BMI_CODES, DBP_CODES, EGFR_CODES, HBA1C_CODES, LDL_CODES, SBP_CODES
 
 __all__ = ["PATIENT_VIEW_OBSERVATION_CODES", "SERVICES", "CdsService", "discovery"]
@@ -19,9 +20,13 @@ _BP_PANELS = ("85354-9", "55284-4")
 _ASSESSMENT_INPUTS = ("2160-0", "38483-4", "2093-3", "2085-9", "9318-7", "14959-1", "32294-1", "72166-2")
 # patient-view reads only these series (the early-warning flags, the BMI risk factor and the
 # assessments' inputs), so only these are asked for: the minimum necessary.
-PATIENT_VIEW_OBSERVATION_CODES = (
+# Observations that record a USPSTF service being done (screening questionnaires, tests): a service
+# inside its interval is not due (assessments.preventive_services).
+_SERVICE_CODES = tuple(sorted({code for s in PREVENTIVE_SERVICES.values() for code in s.loinc}))
+PATIENT_VIEW_OBSERVATION_CODES = tuple(dict.fromkeys((
     *EGFR_CODES, *HBA1C_CODES, *LDL_CODES, *SBP_CODES, *DBP_CODES, *_BP_PANELS, *BMI_CODES, *_ASSESSMENT_INPUTS,
-)  # fmt: skip
+    *_SERVICE_CODES,
+)))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -69,14 +74,18 @@ SERVICES: dict[str, CdsService] = {
             hook="patient-view",
             title="Care gaps and early warnings",
             description=(
-                "USPSTF grade A/B recommendations due for the patient's age and sex, and guideline "
-                "thresholds crossed by recent lab and vital-sign trends, each citing its source."
+                "USPSTF grade A/B recommendations due for the patient (age, sex, the population the record "
+                "confirms, no service within its interval), computed guideline assessments and early "
+                "warnings from recent labs and vital signs, each citing its source."
             ),
             prefetch={
                 "patient": _PATIENT,
                 "conditions": "Condition?patient={{context.patientId}}",
                 "observations": "Observation?patient={{context.patientId}}&code="
                 + ",".join(PATIENT_VIEW_OBSERVATION_CODES),
+                # optional: without them a service done in its interval is not seen, and is shown due
+                "procedures": "Procedure?patient={{context.patientId}}",
+                "immunizations": "Immunization?patient={{context.patientId}}",
             },
             required=("patient", "conditions", "observations"),
             context_fields=("userId", "patientId"),

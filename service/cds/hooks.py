@@ -7,8 +7,8 @@ from datetime import date
 from typing import Any
 
 from agent.assessing import run_assessments
-from agent.care_gaps import care_gaps, risk_factors_from_summary
 from agent.medication_checks import check_order, draft_from_resource
+from assessments.preventive import preventive_status
 from patient_index.events import TIMELINE_TYPES, event_id, resource_events
 from patient_index.flags import EGFR_CODES, clinical_time
 from patient_index.summary import build_summary
@@ -56,8 +56,8 @@ def patient_view_cards(
     resources: Sequence[Mapping[str, Any]], patient_id: str, as_of: date, knowledge: Knowledge, base: str
 ) -> list[Card]:
     """Assessment cards (statin, CKD stage and referral, BP, glycemic status: the assessments the agent
-    cites too), early-warning flag cards no assessment card covers, and care-gap cards (USPSTF by
-    age and sex)."""
+    cites too), early-warning flag cards no assessment card covers, and care-gap cards: the USPSTF
+    services :func:`assessments.preventive.preventive_status` finds due (or due if a risk is present)."""
     if not any(r.get("resourceType") == "Patient" for r in resources):
         raise CdsError(412, "precondition_failed", "the Patient resource is needed (prefetch key 'patient')")
     events = timeline(resources, patient_id)
@@ -65,13 +65,10 @@ def patient_view_cards(
     patient_cite = [event_id(patient_id, "Patient", patient_id)]  # age and sex come from it
     cards: list[Card] = []
     if summary.get("age") is not None and not _deceased(resources, as_of):
-        gaps = care_gaps(
-            summary["age"],
-            str(summary.get("sex") or ""),
-            knowledge.recommendations,
-            risk_factors=risk_factors_from_summary(summary),
+        statuses = preventive_status(events, knowledge.recommendations, as_of=as_of, summary=summary)
+        cards += care_gap_cards(
+            [s for s in statuses if s.status in ("due", "conditional")], base, patient_cite
         )
-        cards += care_gap_cards(gaps, base, patient_cite)
     records = run_assessments(events, list(CARD_ASSESSMENTS), as_of=as_of, summary=summary)
     assessed = assessment_cards(
         records, {r["json"]["id"]: knowledge.passage_for_assessment(r) for r in records}, base

@@ -220,11 +220,18 @@ def test_patient_view_cards_from_prefetch_and_from_the_fhir_server_agree(
         len(s) < 140 and c["indicator"] in ("info", "warning", "critical")
         for s, c in zip(summaries, cards, strict=True)
     )
-    # 76 years old, female: osteoporosis (65+) and blood pressure are due; breast 50-74 and cervical 30-65 are not
-    assert any(s.startswith("Osteoporosis") for s in summaries) and any(
-        s.startswith("High Blood Pressure") for s in summaries
-    )
+    # 76 years old, female: osteoporosis (65+) is due; breast 50-74 and cervical 30-65 are not; blood
+    # pressure screening is due only without a reading in the year before (yearly from 40)
+    assert any(s.startswith("Osteoporosis") for s in summaries)
     assert not any(s.startswith(("Breast Cancer", "Cervical Cancer", "Colorectal Cancer")) for s in summaries)
+    bp_days = [
+        str(r.get("effectiveDateTime", ""))[:10]
+        for r in fhir.records[pid]
+        if r["resourceType"] == "Observation"
+        and {c.get("code") for c in r.get("code", {}).get("coding", [])} & {"85354-9", "55284-4", "8480-6"}
+    ]
+    measured = any("2020-03-01" <= d <= "2021-03-01" for d in bp_days)
+    assert any(s.startswith("High Blood Pressure") for s in summaries) is not measured, (measured, summaries)
     gap = next(c for c in cards if c["summary"].startswith("Osteoporosis"))
     assert "version" in gap["source"]["label"] and gap["links"][0]["url"].startswith(f"{BASE}/v1/evidence/")
     chunk_id = urlparse(gap["links"][0]["url"]).path.rsplit("/", 1)[1]

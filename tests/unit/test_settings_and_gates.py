@@ -38,9 +38,11 @@ def test_bad_setting_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_gates_pass_and_fail() -> None:
-    good = [{"config": "hybrid", "r@1": 0.95, "mrr": 0.97}, {"config": "sparse", "r@1": 0.93}]
+    splits = [{"config": c, "r@1": 0.95, "r@5": 0.99, "mrr": 0.97} for c in ("hybrid/dev", "hybrid/test")]
+    splits += [{"config": c, "r@1": 0.93} for c in ("sparse/dev", "sparse/test")]
+    good = [{"config": "hybrid", "r@1": 0.95, "mrr": 0.97}, *splits]
     assert check_gates("guideline-retrieval", good) == []
-    bad = [{"config": "hybrid", "r@1": 0.5, "mrr": 0.97}, {"config": "sparse", "r@1": 0.93}]
+    bad = [{"config": "hybrid", "r@1": 0.5, "mrr": 0.97}, *splits]
     failures = check_gates("guideline-retrieval", bad)
     assert len(failures) == 1 and "hybrid r@1 = 0.5" in failures[0]
     assert check_gates("guideline-retrieval", []) != []  # a missing configuration fails its gate
