@@ -102,12 +102,12 @@ def _rss_mb(proc: psutil.Process) -> float:
     return round(sum(p.memory_info().rss for p in procs if p.is_running()) / 2**20, 1)
 
 
-async def _wait_ready(url: str, timeout_s: float = 180) -> None:
+async def _wait_ready(url: str, timeout_s: float = 180, probe: str = "/readyz") -> None:
     deadline = time.monotonic() + timeout_s
     async with httpx.AsyncClient() as client:
         while time.monotonic() < deadline:
             try:
-                if (await client.get(f"{url}/readyz")).status_code == 200:
+                if (await client.get(f"{url}{probe}")).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
@@ -219,8 +219,12 @@ def run(data_dir: Path, scenario: str, clients: int, seconds: float) -> dict[str
     server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        asyncio.run(_wait_ready(url))
+        # Right after a start: 20 clients from the moment the port answers (/healthz), before /readyz,
+        # as an EHR or a load balancer that does not wait for readiness would send them.
+        asyncio.run(_wait_ready(url, probe="/healthz"))
         proc = psutil.Process(server.pid)
+        first = asyncio.run(_load(url, key, SCENARIOS[scenario], patients, 20, 5, proc))
+        asyncio.run(_wait_ready(url))
         console.print(f"warming up, then {clients} clients for {seconds:.0f} s on scenario {scenario} ...")
         asyncio.run(_load(url, key, SCENARIOS[scenario], patients, 4, 5, proc))
         result = asyncio.run(_load(url, key, SCENARIOS[scenario], patients, clients, seconds, proc))
@@ -228,7 +232,10 @@ def run(data_dir: Path, scenario: str, clients: int, seconds: float) -> dict[str
         server.terminate()
         server.wait(timeout=60)
         log.close()
-    return {"scenario": scenario, "patients": len(patients), **result}
+    after_start = {
+        k: first[k] for k in ("clients", "seconds", "requests", "errors", "statuses", "p50_ms", "p95_ms")
+    }
+    return {"scenario": scenario, "patients": len(patients), **result, "after_start": after_start}
 
 
 def _plot(samples: list[Sample], path: Path, title: str) -> None:
@@ -265,6 +272,12 @@ def write_report(result: dict[str, Any], out: Path) -> None:
         f"clients with an API key for {result['seconds']} s on `/v1/ask`; every request audited, and every "
         f"one starts a new checkpointed thread. Statuses: {json.dumps(result['statuses'])}.\n\n"
         + markdown_table([result], load)
+        + "\n## Right after a start\n\n"
+        "20 clients from the moment the port answers (`/healthz`), before `/readyz` and before any "
+        f"warm-up, for {result['after_start']['seconds']} s. Statuses: {json.dumps(result['after_start']['statuses'])}.\n\n"
+        + markdown_table(
+            [result["after_start"]], ["clients", "seconds", "requests", "errors", "p50_ms", "p95_ms"]
+        )
         + "\n## Memory\n\n"
         "RSS of the server's process tree, sampled every second: at the start, after the ramp-up "
         f"({RAMP_S} s: every client in flight, the worker pool grown), at the end. Growth per 1,000 "
@@ -290,7 +303,7 @@ def main(argv: list[str] | None = None) -> None:
         result = run(args.data_dir or Path(tmp), args.scenario, args.clients, args.seconds)
     write_report(result, args.out)
     console.print(json.dumps(result))
-    if result["errors"]:
+    if result["errors"] or result["after_start"]["errors"]:
         sys.exit(1)
 
 
