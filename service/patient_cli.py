@@ -139,6 +139,16 @@ def list_patients(
     out.print(f"{len(rows)} patient(s)")
 
 
+def _as_of_day(as_of: str | None) -> date | None:
+    """The ``--as-of`` option as a day; a clear error (exit 2) for one that is not."""
+    if as_of is None:
+        return None
+    try:
+        return date.fromisoformat(as_of)
+    except ValueError as exc:
+        raise fail(f"--as-of {as_of!r} is not a date; use YYYY-MM-DD (e.g. 2024-03-31)") from exc
+
+
 @patient_app.command("summary")
 def summary(
     ctx: typer.Context,
@@ -152,12 +162,7 @@ def summary(
     from patient_index.summary import build_summary
 
     deps = _deps(ctx)
-    day: date | None = None
-    if as_of is not None:
-        try:
-            day = date.fromisoformat(as_of)
-        except ValueError as exc:
-            raise fail(f"--as-of {as_of!r} is not a date; use YYYY-MM-DD") from exc
+    day = _as_of_day(as_of)
     with user_errors():
         _require_patient(ctx, patient_id)
         events = list(deps.patient_search.events(patient_id, patient_filter(patient_id, types=SUMMARY_TYPES)))
@@ -219,12 +224,7 @@ def assess_patient(
     from assessments import ASSESSMENT_TYPES
 
     deps = _deps(ctx)
-    day: date | None = None
-    if as_of is not None:
-        try:
-            day = date.fromisoformat(as_of)
-        except ValueError as exc:
-            raise fail(f"--as-of {as_of!r} is not a date; use YYYY-MM-DD (e.g. 2024-03-31)") from exc
+    day = _as_of_day(as_of)
     with user_errors():
         _require_patient(ctx, patient_id)
         types = sorted({*SUMMARY_TYPES, *ASSESSMENT_TYPES})  # procedures too: revascularization is ASCVD
