@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from guidelines_index.corpora import display_source
+
 __all__ = [
     "EVIDENCE_CLOSE",
     "EVIDENCE_OPEN",
@@ -220,6 +222,7 @@ def citation_json(item: dict[str, Any]) -> dict[str, Any]:
         value = item.get(key)
         out[key] = list(value or []) if key == "section_path" else ("" if value is None else value)
     if item["kind"] == "guideline":
+        out["source"] = display_source(str(out["source"]))  # corpus-relative: no server folders
         out["chunk_id"] = item.get("chunk_id", "")
         out["superseded"] = bool(item.get("superseded", False))
     else:

@@ -17,7 +17,6 @@ from fastapi import HTTPException, Request
 from agent.errors import AgentError, InputError, ThreadConflictError, ThreadError
 from retrieval.errors import RetrievalError
 from service.api.depends import Caller, note
-from service.api.evidence import display_source
 from service.api.thread_access import Turn
 from service.audit import sha256_text
 
@@ -53,9 +52,6 @@ def record_answer(
     answer_id = uuid.uuid4().hex
     if shown_thread is not None and answer.get("thread_id"):
         answer["thread_id"] = shown_thread
-    for cite in answer.get("citations", []):  # a client sees where a passage came from, not our folders
-        if cite.get("source"):
-            cite["source"] = display_source(str(cite["source"]))
     state.metrics.observe_answer(answer)
     guard = answer.get("guard", {})
     note(

@@ -6,16 +6,13 @@ CDS cards and answers link here. The passage's ``source`` is shown relative to i
 
 from __future__ import annotations
 
-import functools
 import uuid
-from pathlib import Path, PurePath
 from typing import Any
 
 import anyio
 from fastapi import APIRouter, HTTPException, Request
 
-from guidelines_index.corpora import CORPORA, corpus_path
-from guidelines_index.errors import GuidelineIndexError
+from guidelines_index.corpora import display_source
 from service.api.depends import AgentDeps, CurrentCaller, note
 from service.deps import Deps
 
@@ -24,40 +21,6 @@ __all__ = ["display_source", "guideline_passage", "router"]
 router = APIRouter(tags=["evidence"])
 _FIELDS = ("doc_id", "title", "issuer", "version", "published", "section", "grade", "doi", "locator", "text")
 _NOT_FOUND = "no guideline passage with this id"
-
-
-@functools.cache  # installed corpora do not move while the process runs; answers call this per citation
-def _corpus_roots() -> list[tuple[str, Path]]:
-    roots = []
-    for name in CORPORA:
-        try:
-            roots.append((name, corpus_path(name).resolve()))
-        except GuidelineIndexError:  # that corpus is not installed here
-            continue
-    return roots
-
-
-def display_source(source: str, roots: list[tuple[str, Path]] | None = None) -> str:
-    """Where a passage came from, without the server's folders.
-
-    A file of a named corpus becomes ``<corpus>/<path inside it>``; another absolute path becomes
-    its path below the working directory when it lies there, else its file name; a relative path
-    (as it was given to ``cra index guidelines``) stays, without any leading ``..``.
-    """
-    if not source:
-        return ""
-    path = PurePath(source)
-    if not path.is_absolute():
-        return PurePath(*[p for p in path.parts if p not in ("..", ".")] or [path.name]).as_posix()
-    for name, root in _corpus_roots() if roots is None else roots:
-        if path.is_relative_to(root):
-            return f"{name}/{path.relative_to(root).as_posix()}"
-    cwd = Path.cwd().resolve()
-    if (
-        cwd != Path(cwd.anchor) and path.is_relative_to(cwd) and path != cwd
-    ):  # a service run from / shows no tree
-        return path.relative_to(cwd).as_posix()
-    return path.name
 
 
 def guideline_passage(deps: Deps, chunk_id: str) -> dict[str, Any] | None:
