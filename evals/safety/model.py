@@ -31,13 +31,17 @@ class ScriptedModel:
         self.prompts: list[str] = []
 
     def _fill(self, text: str, items: dict[str, str]) -> str:
+        # "G1"/"P1" in a reply mean the first guideline and patient item the prompt shows: packing may
+        # put others first (an assessment's inputs lead) or leave the lowest numbers out
+        first = {kind: next((k for k in items if k.startswith(kind)), f"{kind}1") for kind in ("G", "P")}
         quote = {
-            k: next((s for s in sentences(items.get(k, "")) if len(s.split()) >= 4), "") for k in ("G1", "P1")
+            kind: next((s for s in sentences(items.get(key, "")) if len(s.split()) >= 4), "")
+            for kind, key in first.items()
         }
-        values = {**self.values, "QUOTE_G": quote["G1"], "QUOTE_P": quote["P1"]}
+        values = {**self.values, "QUOTE_G": quote["G"], "QUOTE_P": quote["P"]}
         for key, value in values.items():
             text = text.replace("{" + key + "}", value)
-        return text
+        return text.replace("[G1]", f"[{first['G']}]").replace("[P1]", f"[{first['P']}]")
 
     def generate(self, messages: Sequence[Any], schema: dict[str, Any], *, on_token: Any = None) -> str:
         prompt = "\n".join(str(m.get("content", "")) for m in messages)
