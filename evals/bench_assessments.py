@@ -21,6 +21,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+
 import agent.nodes.retrieval as nodes
 from agent.factory import make_agent
 from agent.runner import Agent
@@ -130,7 +132,7 @@ def main(argv: list[str] | None = None) -> None:
         ]
     )
     (args.out / "bench_assessments.md").write_text(md + "\n")
-    print(md)
+    Console(soft_wrap=True, highlight=False, markup=False).print(md)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+
 from evals.report import environment, markdown_table
 
 __all__ = ["GOALS_S", "main", "run"]
@@ -266,10 +268,11 @@ def main() -> None:
     parser.add_argument("--no-latency", action="store_true", help="Skip the warm query latency.")
     args = parser.parse_args()
     result = run(args.out, args.data_dir, args.runs, args.server, args.label, latency=not args.no_latency)
+    console = Console(soft_wrap=True, highlight=False, markup=False)
     for row in result["query_latency"]:
-        print(f"{row['step']:36} p50 {row['p50_ms']:7.2f} ms  p95 {row['p95_ms']:7.2f} ms")
+        console.print(f"{row['step']:36} p50 {row['p50_ms']:7.2f} ms  p95 {row['p95_ms']:7.2f} ms")
     for r in result["rows"]:
-        print(
+        console.print(
             f"{r['mode']:18} {r['command']:58} min {r['min_s']:6.2f}  median {r['median_s']:6.2f}  "
             f"max {r['max_s']:6.2f} s  x{r['ratio']}  cpu {r['cpu_s']:6.2f} s"
         )
